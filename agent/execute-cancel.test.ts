@@ -37,7 +37,7 @@ async function cancelled(o: Run) {
   const signingKey = generateSigningKey();
   const kemKey = generateKemKey();
   const plaintext = { messages: [{ role: "user", content: "hi" }], ...o.plaintext, ...(o.streamed ? { stream: true } : {}) };
-  const { job: sealed, header, replyKey } = openableJob(signingKey.id, kemKey, 60_000, plaintext, { maxTokens: 400, ...o.header });
+  const { job: sealed, header, replyKey, binding } = openableJob(signingKey.id, kemKey, 60_000, plaintext, { maxTokens: 400, ...o.header });
   const sqs: RelaySession = {
     transport: "sqs",
     region: "us-east-1",
@@ -79,7 +79,7 @@ async function cancelled(o: Run) {
   /** the answer as the requester reads it (the completed result's reply, opened and checked against its chunks) */
   const answer = () => {
     if (result?.kind !== "completed") throw new Error(`the job did not complete: ${JSON.stringify(result)}`);
-    return openAnswer(result.reply, header, signingKey.id, replyKey);
+    return openAnswer(result.reply, header, signingKey.id, replyKey, binding);
   };
   return { results, result, answer, stats, warnings, infos, published, signingKey };
 }

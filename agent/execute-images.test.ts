@@ -8,7 +8,7 @@
  * in the worker's log.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { sealRequest } from "../core/crypto/envelope";
+import { sealRequestBound } from "../core/crypto/envelope";
 import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import type { AgentJob, ResultRequest } from "../events/api";
@@ -16,6 +16,7 @@ import type { EnvelopeHeader } from "../events/envelope";
 import { IMAGE_PROMPT_TOKENS } from "../events/images";
 import { promptTokenBound, requestPlaintextOf, type ChatMessage } from "../client/sdk";
 import { openAnswer } from "../client/reply";
+import { bindingOf } from "../client/reply-testing";
 import { startFakeOpenAiServer, FAKE_IMAGE_TOKENS, type FakeOpenAiServer } from "../test/fixtures/openai-server";
 import { createOpenAiEngine } from "./engines/openai-http";
 import type { Engine } from "./engines/engine";
@@ -69,12 +70,12 @@ async function runJob(
     maxCost: "1000000",
     replyKey: b64u.encode(replyKey.publicKey),
   };
-  const envelope = sealRequest({
+  const sealed = sealRequestBound({
     header,
     plaintext: new TextEncoder().encode(JSON.stringify(plaintext)),
     recipients: [{ workerId: signingKey.id, hpkePublicKey: kemKey.publicKey }],
   });
-  const job: AgentJob = { jobId: header.jobId, attempt: 0, envelope, deadline: Date.now() + 60_000 };
+  const job: AgentJob = { jobId: header.jobId, attempt: 0, envelope: sealed.envelope, deadline: Date.now() + 60_000 };
   await executeJob(
     executeContext({ signingKey, kemKey }, api, engine, {
       log: { info() {}, warn: (msg: string, fields?: unknown) => void warnings.push({ msg, fields }) },
@@ -82,7 +83,8 @@ async function runJob(
     }),
     job,
   );
-  const answer = (r: ResultRequest) => (r.kind === "completed" ? openAnswer(r.reply, header, signingKey.id, replyKey) : undefined);
+  const answer = (r: ResultRequest) =>
+    r.kind === "completed" ? openAnswer(r.reply, header, signingKey.id, replyKey, bindingOf(sealed)) : undefined;
   return { results, stats, warnings, answer };
 }
 

@@ -3,13 +3,14 @@
  * reported failed by the agent, without sending it, rather than refused by the coordinator.
  */
 import { describe, expect, it } from "vitest";
-import { sealRequest } from "../core/crypto/envelope";
+import { sealRequestBound } from "../core/crypto/envelope";
 import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import type { AgentJob } from "../events/api";
 import { MAX_REPLY_BYTES, type EnvelopeHeader } from "../events/envelope";
 import { requestPlaintextOf, type AskOptions } from "../client/sdk";
 import { openAnswer } from "../client/reply";
+import { bindingOf } from "../client/reply-testing";
 import type { Engine } from "./engines/engine";
 import { executeJob } from "./execute";
 import { executeContext, freshStats, recordingApi } from "./job-testing";
@@ -37,13 +38,13 @@ function jobFor(workerId: string, hpkePublicKey: Uint8Array, extra: Partial<AskO
     replyKey: b64u.encode(replyKey.publicKey),
   };
   const plaintext = requestPlaintextOf({ model: MODEL, messages: [{ role: "user", content: "a long answer" }], ...extra }, false);
-  const envelope = sealRequest({
+  const sealed = sealRequestBound({
     header,
     plaintext: new TextEncoder().encode(JSON.stringify(plaintext)),
     recipients: [{ workerId, hpkePublicKey }],
   });
-  const job: AgentJob = { jobId: header.jobId, attempt: 0, envelope, deadline: Date.now() + 60_000 };
-  return { job, header, replyKey };
+  const job: AgentJob = { jobId: header.jobId, attempt: 0, envelope: sealed.envelope, deadline: Date.now() + 60_000 };
+  return { job, header, replyKey, binding: bindingOf(sealed) };
 }
 
 async function run(text: string, extra: Partial<AskOptions> = {}) {
@@ -51,10 +52,11 @@ async function run(text: string, extra: Partial<AskOptions> = {}) {
   const kemKey = generateKemKey();
   const { api, results } = recordingApi();
   const stats = freshStats();
-  const { job, header, replyKey } = jobFor(signingKey.id, kemKey.publicKey, extra);
+  const { job, header, replyKey, binding } = jobFor(signingKey.id, kemKey.publicKey, extra);
   await executeJob(executeContext({ signingKey, kemKey }, api, engineAnswering(text), { stats }), job);
   /** The answer's text as the requester reads it. */
-  const answered = (reply: Parameters<typeof openAnswer>[0]) => openAnswer(reply, header, signingKey.id, replyKey).choices[0]!.text;
+  const answered = (reply: Parameters<typeof openAnswer>[0]) =>
+    openAnswer(reply, header, signingKey.id, replyKey, binding).choices[0]!.text;
   return { results, stats, answered };
 }
 

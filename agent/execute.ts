@@ -81,6 +81,9 @@ export function failureCode(e: unknown): FailureCode {
   return "internal_error";
 }
 
+/** What the coordinator answered a completed result with, as the final relayed chunk carries it: its bill and its settlement token. */
+type Settled = { cost?: string; settlement?: string };
+
 /**
  * When a streamed answer is cut into relay messages: the first delta at once (time to first
  * token), then at most one message every `intervalMs`, sooner only when `maxTokens` deltas or
@@ -390,7 +393,7 @@ class ChunkWriter {
 
   finalChunk: { seq: number; data: string } | undefined;
 
-  relayChunk(seq: number, data: string, final: boolean, receipt?: Receipt, billed?: string): RelayChunk {
+  relayChunk(seq: number, data: string, final: boolean, receipt?: Receipt, settled?: Settled): RelayChunk {
     return {
       jobId: this.job.jobId,
       attempt: this.job.attempt,
@@ -399,14 +402,18 @@ class ChunkWriter {
       data,
       ...(seq === 0 ? { opener: { workerId: this.workerId, ...this.sealer.opener } } : {}),
       ...(receipt ? { receipt } : {}),
-      ...(billed !== undefined ? { billed } : {}),
+      ...(settled?.cost !== undefined ? { billed: settled.cost } : {}),
+      ...(settled?.settlement !== undefined ? { settlement: settled.settlement } : {}),
     };
   }
 
-  /** Publishes the final chunk with the receipt and waits until everything reached the relay. */
-  async finishRelay(receipt: Receipt, billed?: string): Promise<void> {
+  /**
+   * Publishes the final chunk with the receipt (and, after the result post, the coordinator's bill
+   * and settlement token, which the SDK checks) and waits until everything reached the relay.
+   */
+  async finishRelay(receipt: Receipt, settled?: Settled): Promise<void> {
     if (!this.relay || !this.finalChunk) return;
-    this.relay.publish(this.relayChunk(this.finalChunk.seq, this.finalChunk.data, true, receipt, billed));
+    this.relay.publish(this.relayChunk(this.finalChunk.seq, this.finalChunk.data, true, receipt, settled));
     await this.relay.flush();
   }
 
@@ -907,14 +914,15 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
     // On the HTTP relay the last chunk goes out before the result, so that the requester's stream
     // ends with it rather than with a recovery from the stored reply. On a pub/sub relay it goes
     // out after the coordinator took the result (a stale attempt never publishes one), with the
-    // bill the coordinator answered: the SDK then takes the final chunk as the job's end and reads
-    // nothing more (issue 12: two requests a job).
+    // bill and the settlement token the coordinator answered (session 40: only the coordinator
+    // can make one, only the requester can check it): the SDK then takes the final chunk as the
+    // job's end and reads nothing more (issue 12: two requests a job).
     const resultFirst = relay !== undefined && (await relay.pubsub());
     if (!resultFirst) await writer.finishRelay(receipt);
     const taken = await api.request(API.postResult, {
       body: { kind: "completed", jobId: job.jobId, attempt: job.attempt, reply, receipt },
     });
-    if (resultFirst) await writer.finishRelay(receipt, taken.duplicate ? undefined : taken.cost);
+    if (resultFirst) await writer.finishRelay(receipt, taken.duplicate ? undefined : taken);
     if (relay) ctx.onStreamed?.({ jobId: job.jobId, chunks: reply.chunks.length, messages: relay.messages, published: relay.published });
     stats.jobs++;
     stats.promptTokens += usage.promptTokens;

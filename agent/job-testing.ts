@@ -1,5 +1,5 @@
 /** Test factories shared by the agent's suites. */
-import { openRequestBound, replyProof, requestHash, requestTag, sealRequest } from "../core/crypto/envelope";
+import { openRequestBound, replyProof, requestHash, requestTag, sealRequestBound } from "../core/crypto/envelope";
 import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey, type KemKeyPair, type SigningKeyPair } from "../core/crypto/keys";
 import { API, type ApiClient } from "../api-client/api";
@@ -7,6 +7,8 @@ import type { ApiRoute } from "../api-client/routes";
 import type { AgentJob, ResultRequest } from "../events/api";
 import type { EnvelopeHeader, RequestEnvelope } from "../events/envelope";
 import { MODEL } from "../test/helpers";
+import type { ReplyBinding } from "../client/reply";
+import { bindingOf } from "../client/reply-testing";
 import { EngineError, type Engine, type EngineRequest, type EngineResult, type EngineStreamEvent } from "./engines/engine";
 import { executeJob, type AgentStats, type ExecuteContext } from "./execute";
 
@@ -24,14 +26,14 @@ export function sealedJob(
   return openableJob(workerId, kem, leaseMs, plaintext).job;
 }
 
-/** sealedJob's job with what its requester needs to open the answer: the header and the reply key. */
+/** sealedJob's job with what its requester needs to open the answer: the header, the reply key and the reply's binding (its proof required). */
 export function openableJob(
   workerId: string,
   kem: { publicKey: Uint8Array },
   leaseMs = 30_000,
   plaintext: Record<string, unknown> = { messages: [{ role: "user", content: "x" }] },
   header: Partial<EnvelopeHeader> = {},
-): { job: AgentJob; header: EnvelopeHeader; replyKey: KemKeyPair } {
+): { job: AgentJob; header: EnvelopeHeader; replyKey: KemKeyPair; binding: ReplyBinding } {
   const jobId = `job_${String(++seq).padStart(26, "0")}`;
   const replyKey = generateKemKey();
   const h: EnvelopeHeader = {
@@ -45,12 +47,13 @@ export function openableJob(
     replyKey: b64u.encode(replyKey.publicKey),
     ...header,
   };
-  const envelope = sealRequest({
+  const sealed = sealRequestBound({
     header: h,
     plaintext: new TextEncoder().encode(JSON.stringify(plaintext)),
     recipients: [{ workerId, hpkePublicKey: kem.publicKey }],
   });
-  return { job: { jobId, attempt: 0, envelope, deadline: Date.now() + leaseMs }, header: h, replyKey };
+  const job = { jobId, attempt: 0, envelope: sealed.envelope, deadline: Date.now() + leaseMs };
+  return { job, header: h, replyKey, binding: bindingOf(sealed) };
 }
 
 /**

@@ -120,7 +120,7 @@ describe("agent runtime: a requester's cancel on the job source", () => {
     const engine = slowEngine({ everyMs: 10, promptTokens: 7 });
     const source = pushedSource();
     const a = await agent(url, k, { engine, jobSource: source });
-    const { job, header, replyKey } = longJob(k);
+    const { job, header, replyKey, binding } = longJob(k);
     source.push({ jobs: [job] });
     await pollUntil("the job generating", () => (engine.generated >= 3 ? true : undefined), 5_000);
     // Act
@@ -128,7 +128,7 @@ describe("agent runtime: a requester's cancel on the job source", () => {
     const result = await pollUntil("the job's result", () => resultOf(a, job), 3_000);
     // Assess
     if (result.kind !== "completed") throw new Error(`the job failed: ${result.code}`);
-    const answer = openAnswer(result.reply, header, k.signingKey.id, replyKey);
+    const answer = openAnswer(result.reply, header, k.signingKey.id, replyKey, binding);
     expect(answer.choices[0]!.finishReason).toBe("cancelled");
     expect(answer.usage.promptTokens).toBe(7);
     expect(answer.usage.completionTokens).toBe(answer.choices[0]!.text.split(" ").filter(Boolean).length);
@@ -168,7 +168,7 @@ describe("agent runtime: a requester's cancel on the job source", () => {
     const source = pushedSource();
     const a = await agent(url, k, { engine, jobSource: source });
     const stranger = longJob(k).job;
-    const { job, header, replyKey } = longJob(k, 4);
+    const { job, header, replyKey, binding } = longJob(k, 4);
     // Act
     source.push({ cancels: [cancelOf(stranger), { ...cancelOf(job), attempt: 1 }] });
     source.push({ jobs: [job] });
@@ -176,7 +176,7 @@ describe("agent runtime: a requester's cancel on the job source", () => {
     // Assess
     expect(a.results.map((r) => r.jobId)).toEqual([job.jobId]);
     if (result.kind !== "completed") throw new Error(`the job failed: ${result.code}`);
-    expect(openAnswer(result.reply, header, k.signingKey.id, replyKey).choices[0]!.finishReason).toBe("length");
+    expect(openAnswer(result.reply, header, k.signingKey.id, replyKey, binding).choices[0]!.finishReason).toBe("length");
     expect(a.lines.filter((l) => l.startsWith("cancel ignored"))).toHaveLength(2);
   });
 
@@ -261,14 +261,14 @@ describe("agent runtime: a lease extension answered job_cancelled", () => {
     const source = pushedSource();
     const a = await agent(url, k, { engine, jobSource: source });
     const asked = leaseAnswers(a, () => cancelledByCoordinator());
-    const { job, header, replyKey } = longJob(k, 400, 1_200);
+    const { job, header, replyKey, binding } = longJob(k, 400, 1_200);
     // Act
     source.push({ jobs: [job] });
     const result = await pollUntil("the job's result", () => resultOf(a, job), 3_000);
     // Assess
     expect(asked).toEqual([job.jobId]);
     if (result.kind !== "completed") throw new Error(`the job failed: ${result.code}`);
-    expect(openAnswer(result.reply, header, k.signingKey.id, replyKey).choices[0]!.finishReason).toBe("cancelled");
+    expect(openAnswer(result.reply, header, k.signingKey.id, replyKey, binding).choices[0]!.finishReason).toBe("cancelled");
     expect(engine.streams[0]!.signal?.aborted).toBe(true);
   });
 

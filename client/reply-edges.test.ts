@@ -13,7 +13,7 @@ import { generateKemKey, type KemKeyPair } from "../core/crypto/keys";
 import { ReplyStreamOpener, ReplyStreamSealer } from "../core/crypto/reply-stream";
 import { makeHeader, makeWorker, type TestWorker } from "../core/crypto/testing";
 import { AnswerBuilder, decodeVector, openAnswer, openChunked, StreamCheckFailure, StreamVerifier, type StreamPiece } from "./reply";
-import { UNNAMED_REQUEST } from "./reply-testing";
+import { unboundBinding } from "./reply-testing";
 
 type ChoiceEnd = NonNullable<ChunkPlaintext["end"]>["choices"][number];
 
@@ -43,7 +43,7 @@ function job() {
   const a = makeWorker();
   const b = makeWorker();
   const verifier = (workers: TestWorker[] = [a, b], key: KemKeyPair = replyKey) =>
-    new StreamVerifier(header.jobId, header, key, new Set(workers.map((w) => w.workerId)), UNNAMED_REQUEST);
+    new StreamVerifier(header.jobId, header, key, new Set(workers.map((w) => w.workerId)), unboundBinding());
   return { header, replyKey, a, b, verifier };
 }
 type Job = ReturnType<typeof job>;
@@ -242,8 +242,8 @@ describe("opening a stored reply", () => {
     const last = streamOf(j, j.a, [{ text: "a" }, utf8("not json")]);
     const middle = streamOf(j, j.a, [{ text: 5 } as unknown as ChunkPlaintext, { text: "b", end: end() }]);
     // Act
-    const f1 = failure(() => openChunked(last.stored, j.header, j.a.workerId, j.replyKey));
-    const f2 = failure(() => openChunked(middle.stored, j.header, j.a.workerId, j.replyKey));
+    const f1 = failure(() => openChunked(last.stored, j.header, j.a.workerId, j.replyKey, unboundBinding()));
+    const f2 = failure(() => openChunked(middle.stored, j.header, j.a.workerId, j.replyKey, unboundBinding()));
     const f3 = failure(() => j.verifier().accept(middle.chunks));
     // Assess
     expect([f1.code, f2.code, f3.code]).toEqual(["stream_tampered", "stream_tampered", "stream_tampered"]);
@@ -257,7 +257,7 @@ describe("opening a stored reply", () => {
     const j = job();
     const s = streamOf(j, j.a, [{ text: "a" }, { text: "b" }], { lastFinal: false });
     // Act
-    const f = failure(() => openChunked(s.stored, j.header, j.a.workerId, j.replyKey));
+    const f = failure(() => openChunked(s.stored, j.header, j.a.workerId, j.replyKey, unboundBinding()));
     // Assess
     expect(f.code).toBe("stream_truncated");
     expect(f.message).toMatch(/ends at chunk 1, .*cut short/);
@@ -271,8 +271,8 @@ describe("opening a stored reply", () => {
     const garbage = { ...s.stored, chunks: [s.stored.chunks[0]!, b64u.encode(new Uint8Array(40).fill(7))] };
     const spliced = { ...s.stored, chunks: [s.stored.chunks[0]!, other.stored.chunks[1]!] };
     // Act
-    const f1 = failure(() => openChunked(garbage, j.header, j.a.workerId, j.replyKey));
-    const f2 = failure(() => openChunked(spliced, j.header, j.a.workerId, j.replyKey));
+    const f1 = failure(() => openChunked(garbage, j.header, j.a.workerId, j.replyKey, unboundBinding()));
+    const f2 = failure(() => openChunked(spliced, j.header, j.a.workerId, j.replyKey, unboundBinding()));
     // Assess
     expect(f1.code).toBe("stream_tampered");
     expect(f1.message).toMatch(/chunk 1 of the stored reply does not open/);
@@ -285,13 +285,14 @@ describe("opening a stored reply", () => {
     const s = streamOf(j, j.a, texts("a", "b", "c"));
     const other = streamOf(j, j.a, texts("x", "y", "z"));
     // Act
-    const forged = failure(() => openChunked({ ...s.stored, sig: other.stored.sig }, j.header, j.a.workerId, j.replyKey));
+    const forged = failure(() => openChunked({ ...s.stored, sig: other.stored.sig }, j.header, j.a.workerId, j.replyKey, unboundBinding()));
     const altered = failure(() =>
       openChunked(
         { ...s.stored, chunks: [s.stored.chunks[0]!, other.stored.chunks[1]!, s.stored.chunks[2]!] },
         j.header,
         j.a.workerId,
         j.replyKey,
+        unboundBinding(),
       ),
     );
     // Assess
@@ -307,7 +308,7 @@ describe("opening a stored reply", () => {
     const s = streamOf(j, j.a, texts("a"));
     const broken = { ...j.replyKey, publicKey: undefined as unknown as Uint8Array };
     // Act / Assess
-    expect(() => openChunked(s.stored, j.header, j.a.workerId, broken)).toThrow(TypeError);
+    expect(() => openChunked(s.stored, j.header, j.a.workerId, broken, unboundBinding())).toThrow(TypeError);
     expect(() => j.verifier([j.a], broken).accept(s.chunks)).toThrow(TypeError);
   });
 
@@ -320,7 +321,7 @@ describe("opening a stored reply", () => {
     });
     // Act / Assess
     expect(() => j.verifier().accept(s.chunks)).toThrow(RangeError);
-    expect(() => openChunked(s.stored, j.header, j.a.workerId, j.replyKey)).toThrow(RangeError);
+    expect(() => openChunked(s.stored, j.header, j.a.workerId, j.replyKey, unboundBinding())).toThrow(RangeError);
   });
 
   it("openAnswer opens both stored forms", () => {
@@ -328,8 +329,8 @@ describe("opening a stored reply", () => {
     const j = job();
     const s = streamOf(j, j.a, texts("a", "b"));
     // Act
-    const chunked = openAnswer(s.stored, j.header, j.a.workerId, j.replyKey);
-    const sealed = openAnswer(sealedReply(j, j.a, "old"), j.header, j.a.workerId, j.replyKey);
+    const chunked = openAnswer(s.stored, j.header, j.a.workerId, j.replyKey, unboundBinding());
+    const sealed = openAnswer(sealedReply(j, j.a, "old"), j.header, j.a.workerId, j.replyKey, unboundBinding());
     // Assess
     expect(chunked.choices).toEqual([{ index: 0, text: "ab", finishReason: "stop" }]);
     expect(sealed).toEqual({ choices: [{ index: 0, text: "old", finishReason: "stop" }], usage: USAGE, engine: "old-agent" });

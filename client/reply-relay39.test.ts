@@ -10,14 +10,14 @@ import { generateKemKey } from "../core/crypto/keys";
 import { MAX_CHUNK_PLAINTEXT, ReplyStreamSealer } from "../core/crypto/reply-stream";
 import { makeHeader, makeWorker } from "../core/crypto/testing";
 import { StreamCheckFailure, StreamVerifier } from "./reply";
-import { streamCheckCode, UNNAMED_REQUEST } from "./reply-testing";
+import { streamCheckCode, unboundBinding } from "./reply-testing";
 
 /** A job encrypted to one worker, and that worker's sealer. */
 function job() {
   const replyKey = generateKemKey();
   const header = makeHeader({ replyKey: b64u.encode(replyKey.publicKey) });
   const w = makeWorker();
-  const verifier = new StreamVerifier(header.jobId, header, replyKey, new Set([w.workerId]), UNNAMED_REQUEST);
+  const verifier = new StreamVerifier(header.jobId, header, replyKey, new Set([w.workerId]), unboundBinding());
   const sealer = new ReplyStreamSealer(header, w.workerId, w.signing);
   const chunk = (plaintext: Uint8Array, final = false): RelayChunk => {
     const { seq, data } = sealer.seal(plaintext, final);

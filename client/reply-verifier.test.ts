@@ -12,7 +12,7 @@ import { ReplyStreamSealer } from "../core/crypto/reply-stream";
 import { makeHeader, makeWorker } from "../core/crypto/testing";
 import type { EnvelopeHeader } from "../events/envelope";
 import { AnswerBuilder, StreamVerifier } from "./reply";
-import { streamCheckCode, UNNAMED_REQUEST } from "./reply-testing";
+import { streamCheckCode, unboundBinding } from "./reply-testing";
 
 const END = { usage: { promptTokens: 1, completionTokens: 2 }, engine: "t", choices: [{ finishReason: "stop" as const }] };
 
@@ -25,7 +25,7 @@ function job() {
     header,
     replyKey,
     workers,
-    verifier: () => new StreamVerifier(header.jobId, header, replyKey, new Set(workers.map((w) => w.workerId)), UNNAMED_REQUEST),
+    verifier: () => new StreamVerifier(header.jobId, header, replyKey, new Set(workers.map((w) => w.workerId)), unboundBinding()),
   };
 }
 

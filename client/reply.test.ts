@@ -1,12 +1,12 @@
-import { describe, expect, it } from "vitest";
-import type { ChunkPlaintext } from "../events/envelope";
+import { describe, expect, expectTypeOf, it } from "vitest";
+import type { ChunkPlaintext, EnvelopeHeader } from "../events/envelope";
 import type { RelayChunk } from "../events/relay";
 import { b64u } from "../core/crypto/encoding";
-import { generateKemKey } from "../core/crypto/keys";
+import { generateKemKey, type KemKeyPair } from "../core/crypto/keys";
 import { ReplyStreamSealer } from "../core/crypto/reply-stream";
 import { makeHeader, makeWorker } from "../core/crypto/testing";
-import { openChunked, StreamVerifier } from "./reply";
-import { streamCheckCode, UNNAMED_REQUEST } from "./reply-testing";
+import { openAnswer, openChunked, StreamVerifier, type ReplyBinding } from "./reply";
+import { streamCheckCode, unboundBinding } from "./reply-testing";
 
 /** A worker's honest stream of `texts`, as relay chunks and as the stored reply. */
 function stream(texts: string[]) {
@@ -29,7 +29,7 @@ function stream(texts: string[]) {
       ...(seq === 0 ? { opener: { workerId: worker.workerId, ...sealer.opener } } : {}),
     };
   });
-  const verifier = () => new StreamVerifier(header.jobId, header, replyKey, new Set([worker.workerId]), UNNAMED_REQUEST);
+  const verifier = () => new StreamVerifier(header.jobId, header, replyKey, new Set([worker.workerId]), unboundBinding());
   return { worker, replyKey, header, chunks, reply: sealer.reply(), verifier };
 }
 
@@ -56,7 +56,7 @@ describe("the stored reply against the relayed stream", () => {
     const cut = { ...s.reply, chunks: s.reply.chunks.slice(0, 2) };
     // Act / Assess
     expect(streamCheckCode(() => v.settle(cut, 0, s.worker.workerId))).toBe("stream_truncated");
-    expect(streamCheckCode(() => openChunked(cut, s.header, s.worker.workerId, s.replyKey))).toBe("stream_truncated");
+    expect(streamCheckCode(() => openChunked(cut, s.header, s.worker.workerId, s.replyKey, unboundBinding()))).toBe("stream_truncated");
   });
 
   it("a stored reply that is not what the relay delivered is stream_mismatch", () => {
@@ -76,7 +76,7 @@ describe("the stored reply against the relayed stream", () => {
 
   it("a stream opened by a worker we did not encrypt to is refused", () => {
     const s = stream(["a", "b"]);
-    const v = new StreamVerifier(s.header.jobId, s.header, s.replyKey, new Set([makeWorker().workerId]), UNNAMED_REQUEST);
+    const v = new StreamVerifier(s.header.jobId, s.header, s.replyKey, new Set([makeWorker().workerId]), unboundBinding());
     expect(streamCheckCode(() => v.accept(s.chunks))).toBe("stream_tampered");
   });
 
@@ -90,7 +90,7 @@ describe("the stored reply against the relayed stream", () => {
     // Prepare: attempt 0 streamed a chunk, attempt 1 (another worker) streams the whole answer
     const first = stream(["old", "never"]);
     const second = stream(["n", "ew"]);
-    const v = new StreamVerifier(first.header.jobId, first.header, first.replyKey, new Set([first.worker.workerId]), UNNAMED_REQUEST);
+    const v = new StreamVerifier(first.header.jobId, first.header, first.replyKey, new Set([first.worker.workerId]), unboundBinding());
     // the second worker's stream re-sealed for the same header and reply key
     const sealer = new ReplyStreamSealer(first.header, second.worker.workerId, second.worker.signing);
     const again: RelayChunk[] = ["n", "ew"].map((text, seq) => {
@@ -112,12 +112,24 @@ describe("the stored reply against the relayed stream", () => {
       first.header,
       first.replyKey,
       new Set([first.worker.workerId, second.worker.workerId]),
-      UNNAMED_REQUEST,
+      unboundBinding(),
     );
     // Act
     const shown = [...both.accept(first.chunks.slice(0, 1)), ...both.accept(again)];
     // Assess
     expect(shown.map((p) => (p.kind === "text" ? p.text : p.kind))).toEqual(["old", "restart", "n", "ew"]);
     expect(streamCheckCode(() => v.accept([first.chunks[0]!, { ...again[0]! }]))).toBe("stream_tampered"); // second worker not encrypted to
+  });
+});
+
+describe("session 40: the reply binding is required", () => {
+  // Type-level (tsc checks it; at run time it is a no-op): a caller that leaves the binding out no
+  // longer compiles, and the verifier takes the request hash once, inside the binding.
+  it("openAnswer, openChunked and StreamVerifier take a ReplyBinding, not an optional one", () => {
+    expectTypeOf<Parameters<typeof openAnswer>[4]>().toEqualTypeOf<ReplyBinding>();
+    expectTypeOf<Parameters<typeof openChunked>[4]>().toEqualTypeOf<ReplyBinding>();
+    expectTypeOf<ConstructorParameters<typeof StreamVerifier>>().toEqualTypeOf<
+      [jobId: string, header: EnvelopeHeader, replyKey: KemKeyPair, workers: ReadonlySet<string>, binding: ReplyBinding]
+    >();
   });
 });

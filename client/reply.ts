@@ -132,8 +132,7 @@ export interface ReplyBinding {
 }
 
 /** Refuses (reply_unbound) a reply whose proof is wrong, or missing where `binding` requires one. */
-function checkProof(binding: ReplyBinding | undefined, workerId: string, proof: string | undefined): void {
-  if (!binding) return;
+function checkProof(binding: ReplyBinding, workerId: string, proof: string | undefined): void {
   if (proof === undefined && !binding.required.has(workerId)) return;
   const key = binding.proofKeys.get(workerId);
   if (!key || !replyProofMatches(key, binding.requestHash, proof))
@@ -186,7 +185,7 @@ export function openChunked(
   header: EnvelopeHeader,
   workerId: string,
   replyKey: KemKeyPair,
-  binding?: ReplyBinding,
+  binding: ReplyBinding,
 ): Answer {
   const o = openStream(header, workerId, reply, replyKey);
   const b = new AnswerBuilder();
@@ -221,16 +220,17 @@ export function openChunked(
 }
 
 /**
- * Either stored form, opened (a SealedReply is an answer from an agent before streaming). With
- * `binding`, a reply whose proof is wrong, or missing where required, is refused (reply_unbound):
- * a SealedReply has no proof, so a worker that must prove cannot answer with one.
+ * Either stored form, opened (a SealedReply is an answer from an agent before streaming). A reply
+ * whose proof is wrong, or missing where `binding` requires one, is refused (reply_unbound): a
+ * SealedReply has no proof, so a worker that must prove cannot answer with one. The binding is
+ * not optional (session 40): a caller that forgot it skipped the check without a word.
  */
 export function openAnswer(
   reply: ReplyEnvelope,
   header: EnvelopeHeader,
   workerId: string,
   replyKey: KemKeyPair,
-  binding?: ReplyBinding,
+  binding: ReplyBinding,
 ): Answer {
   if ("chunks" in reply) return openChunked(reply, header, workerId, replyKey, binding);
   checkProof(binding, workerId, undefined);
@@ -287,14 +287,13 @@ export class StreamVerifier {
     /** workers we encrypted to: only their streams are opened */
     private readonly workers: ReadonlySet<string>,
     /**
-     * requestHash(our envelope): chunk 0 of a stream names the envelope its worker opened
-     * (ChunkPlaintext.req), and a stream that answers another request (the coordinator wrapped a
-     * data key of its own to our worker under our header: the opener's signature covers only the
-     * header) is refused before any of it is shown. Agents from before session 31 name none.
+     * Our request's hash and reply-proof keys. The hash: chunk 0 of a stream names the envelope
+     * its worker opened (ChunkPlaintext.req), and a stream that answers another request (the
+     * coordinator wrapped a data key of its own to our worker under our header: the opener's
+     * signature covers only the header) is refused before any of it is shown; agents from before
+     * session 31 name none. The keys: chunk 0 without a valid proof is refused where they require one.
      */
-    private readonly requestHash: string,
-    /** our reply-proof keys (ReplyBinding): chunk 0 without a valid proof is refused where they require one */
-    private readonly binding?: ReplyBinding,
+    private readonly binding: ReplyBinding,
   ) {}
 
   /** Checks a batch of relayed chunks (in the relay's order); returns what to show. */
@@ -354,7 +353,7 @@ export class StreamVerifier {
           `chunk ${c.seq} carries the reply past ${MAX_REPLY_BYTES} bytes as JSON, more than the network stores: no worker can be paid for it`,
         );
       const p = openChunk(s.opener, c.seq, c.final, c.data);
-      if (c.seq === 0 && p.req !== undefined && p.req !== requestTag(this.requestHash))
+      if (c.seq === 0 && p.req !== undefined && p.req !== requestTag(this.binding.requestHash))
         throw new StreamCheckFailure(
           "stream_tampered",
           `worker ${s.workerId.slice(0, 8)} answers another request than ours (it opened an envelope that is not the one we sealed)`,

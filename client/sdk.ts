@@ -53,6 +53,7 @@ import { generateKemKey, type KemKeyPair, type SigningKeyPair } from "../core/cr
 import { openReply, replyHash, requestHash, sealRequestBound } from "../core/crypto/envelope";
 import { padJson, REQUEST_PADDING } from "../core/crypto/padding";
 import { verifyReceipt } from "../core/crypto/receipt";
+import { settlementMatches } from "../core/crypto/settlement";
 import { DEFAULT_PRICING, jobCost, maxJobCost, type PricingConfig } from "../core/pricing";
 import { newJobId, tabSlotJobId } from "../core/ids";
 import type { JobJournal } from "./journal";
@@ -332,9 +333,8 @@ export function streamVerifierOf(p: {
   envelope: RequestEnvelope;
   proofKeys: ReadonlyMap<string, Uint8Array>;
 }): StreamVerifier {
-  const reqHash = requestHash(p.envelope);
-  return new StreamVerifier(p.jobId, p.header, p.replyKey, new Set(p.verified.map((c) => c.workerId)), reqHash, {
-    requestHash: reqHash,
+  return new StreamVerifier(p.jobId, p.header, p.replyKey, new Set(p.verified.map((c) => c.workerId)), {
+    requestHash: requestHash(p.envelope),
     proofKeys: p.proofKeys,
     required: tdxWorkers(p.verified),
   });
@@ -1680,6 +1680,7 @@ export class CocoonClient {
       ...(p.tab ? { tab: { tabId: p.tab.tab.tabId, slot: p.tab.slot } } : {}),
     });
     const submitted = await this.submit(p, wait, o);
+    if ("settleKey" in submitted && submitted.settleKey !== undefined) p.settleKey = submitted.settleKey;
     this.adoptRenewal(p, submitted.next);
     return submitted;
   }
@@ -2076,10 +2077,12 @@ export class CocoonClient {
     } else if (subscription) {
       // A pub/sub relay (SQS, AWS IoT Core): chunks as the relay delivers them. Nothing of the
       // coordinator is held meanwhile (issue 12). The worker publishes its final chunk once the
-      // coordinator took its result, with the receipt and the bill it was answered: checked here,
-      // they end the job without a read (two requests a job). The job is read when that bill is
-      // missing or is not the receipt's, when the relay ends early, or after RELAY_QUIET_MS of
-      // silence (a job refunded or failed over before its new worker's first chunk).
+      // coordinator took its result, with the receipt, the bill and the coordinator's settlement
+      // token it was answered: checked here, they end the job without a read (two requests a
+      // job). The job is read when that bill is missing or is not the receipt's, when the token is
+      // missing or not the coordinator's for this attempt, reply and bill (session 40: else the
+      // worker's word), when the relay ends early, or after RELAY_QUIET_MS of silence (a job
+      // refunded or failed over before its new worker's first chunk).
       const it = subscription.chunks[Symbol.asyncIterator]();
       // the chunk asked for: a quiet spell does not drop it, the next turn waits on it again
       let asked: Promise<IteratorResult<RelayChunk>> | undefined;
@@ -2360,6 +2363,8 @@ interface Prepared {
   replyKey: KemKeyPair;
   /** each candidate's reply-proof key (sealRequestBound): a reply must prove it unwrapped our request */
   proofKeys: ReadonlyMap<string, Uint8Array>;
+  /** session 40: the job's settle key from its submit's answer (SubmitResponse.settleKey): a relayed bill counts only with a token under it */
+  settleKey?: string;
   header: EnvelopeHeader;
   envelope: RequestEnvelope;
   deadline: number;
@@ -2449,12 +2454,19 @@ const RELAY_QUIET_MS = 10_000;
  * The job as a pub/sub relay delivered it whole: one attempt's stream from its opener to the final
  * chunk, which carries the worker's receipt and the coordinator's bill, and goes out only once the
  * coordinator took the result (agent/execute.ts). Checked as a stored job (checkCompletedJob),
- * it ends the job without a read: two requests a job (issue 12). Undefined without a receipt.
+ * it ends the job without a read: two requests a job (issue 12). Undefined without a receipt, or
+ * without the coordinator's settlement token for this job, attempt, reply and bill (session 40):
+ * the receipt and the bill alone are the worker's word, and a worker the job moved away from, or
+ * one that never posted its result, could end the call with them while the ledger refunds the job
+ * or charges another worker's answer. The caller then reads the job.
  */
 function relayedJob(p: Prepared, verifier: StreamVerifier, final: RelayChunk, now: number): JobView | undefined {
   const whole = verifier.relayedReply();
-  if (!final.receipt || !whole) return undefined;
+  if (!final.receipt || !whole || final.billed === undefined) return undefined;
   const { reply, attempt, workerId } = whole;
+  // the receipt's replyHash: checkCompletedJob then checks that it is this reply's
+  const settled = { jobId: p.jobId, attempt, replyHash: final.receipt.body.replyHash, cost: final.billed };
+  if (!settlementMatches(p.settleKey, settled, final.settlement)) return undefined;
   return {
     jobId: p.jobId,
     status: "completed",
@@ -2462,7 +2474,7 @@ function relayedJob(p: Prepared, verifier: StreamVerifier, final: RelayChunk, no
     workerId,
     attempt,
     maxCost: p.maxCost,
-    ...(final.billed !== undefined ? { cost: final.billed } : {}),
+    cost: final.billed,
     reply,
     receipt: final.receipt,
     createdAt: now,

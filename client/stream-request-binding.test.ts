@@ -7,7 +7,7 @@
  * so only the worker writes it), and the SDK refuses a stream naming another before showing it.
  */
 import { describe, expect, it } from "vitest";
-import { requestHash, sealRequest } from "../core/crypto/envelope";
+import { sealRequestBound } from "../core/crypto/envelope";
 import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import { ReplyStreamOpener } from "../core/crypto/reply-stream";
@@ -18,7 +18,7 @@ import type { Engine } from "../agent/engines/engine";
 import { executeJob } from "../agent/execute";
 import { executeContext, freshStats, recordingApi } from "../agent/job-testing";
 import { StreamVerifier } from "./reply";
-import { streamCheckCode } from "./reply-testing";
+import { bindingOf, streamCheckCode } from "./reply-testing";
 
 const MODEL = "test-model";
 
@@ -50,13 +50,15 @@ function prepared() {
     maxCost: "1000000",
     replyKey: b64u.encode(replyKey.publicKey),
   };
-  const seal = (content: string): RequestEnvelope =>
-    sealRequest({
+  const sealBound = (content: string) =>
+    sealRequestBound({
       header,
       plaintext: new TextEncoder().encode(JSON.stringify({ model: MODEL, messages: [{ role: "user", content }] })),
       recipients: [{ workerId: signingKey.id, hpkePublicKey: kemKey.publicKey }],
     });
-  return { signingKey, kemKey, replyKey, header, seal, ours: seal("the requester's question") };
+  const seal = (content: string): RequestEnvelope => sealBound(content).envelope;
+  const ours = sealBound("the requester's question");
+  return { signingKey, kemKey, replyKey, header, seal, ours: ours.envelope, binding: bindingOf(ours) };
 }
 
 /** The worker's reply to `envelope`, as executeJob posts it. */
@@ -86,7 +88,7 @@ describe("session 31 #1: a streamed answer is bound to the request the SDK seale
     // Prepare
     const w = prepared();
     const reply = await answer(w, w.ours);
-    const verifier = new StreamVerifier(w.header.jobId, w.header, w.replyKey, new Set([w.signingKey.id]), requestHash(w.ours));
+    const verifier = new StreamVerifier(w.header.jobId, w.header, w.replyKey, new Set([w.signingKey.id]), w.binding);
     // Act
     const shown = verifier.accept(relayed(w, reply));
     // Assess
@@ -101,7 +103,7 @@ describe("session 31 #1: a streamed answer is bound to the request the SDK seale
     const chunks = relayed(w, reply);
     // the opener is the worker's own: its signature check alone lets this stream through
     expect(() => new ReplyStreamOpener(w.header, w.signingKey.id, chunks[0]!.opener!, w.replyKey)).not.toThrow();
-    const verifier = new StreamVerifier(w.header.jobId, w.header, w.replyKey, new Set([w.signingKey.id]), requestHash(w.ours));
+    const verifier = new StreamVerifier(w.header.jobId, w.header, w.replyKey, new Set([w.signingKey.id]), w.binding);
     let shown: ReturnType<StreamVerifier["accept"]> = [];
     // Act
     const code = streamCheckCode(() => {

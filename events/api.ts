@@ -264,7 +264,19 @@ export type SubmitRequest = z.infer<typeof SubmitRequest>;
 /** What a submit answers beside its job: the renewed quote it was asked for (SubmitRequest.renew), when one could be made. */
 const Renewed = /* @__PURE__ */ (() => ({ next: PrepareResponse.optional() }))();
 
-export const SubmitResponse = /* @__PURE__ */ (() => z.object({ jobId: JobId, status: z.string(), ...Renewed }))();
+export const SubmitResponse = /* @__PURE__ */ (() =>
+  z.object({
+    jobId: JobId,
+    status: z.string(),
+    ...Renewed,
+    /**
+     * Session 40: the job's settle key (base64url, 32 bytes), the requester's alone (its worker
+     * never sees it): a settlement token relayed on the job's final chunk (RelayChunk.settlement)
+     * verifies under it only if the coordinator made it for this job, attempt, reply and cost.
+     * Absent (older coordinators): the SDK reads the job rather than take a relayed bill.
+     */
+    settleKey: B64u.max(64).optional(),
+  }))();
 
 export const JobStatus = /* @__PURE__ */ (() => z.enum(["submitted", "assigned", "completed", "refunded"]))();
 export type JobStatus = z.infer<typeof JobStatus>;
@@ -523,6 +535,13 @@ export const ResultResponse = /* @__PURE__ */ (() =>
     cost: NanoTonString.optional(),
     /** what the worker is credited: cost less the operator fee in force at the job's submit (absent from older coordinators: cost) */
     credit: NanoTonString.optional(),
+    /**
+     * On a completed result (session 40): the coordinator's settlement token for the job's
+     * requester, base64url HMAC-SHA256 under the job's settle key (SubmitResponse.settleKey) over
+     * the job, this attempt, the receipt's replyHash and `cost` (core/crypto/settlement.ts). The
+     * worker cannot make or check one; it relays it on its final chunk (RelayChunk.settlement).
+     */
+    settlement: B64u.max(64).optional(),
     duplicate: z.boolean(),
   }))();
 

@@ -40,12 +40,21 @@ export const RelayChunk = /* @__PURE__ */ (() =>
     /**
      * On the final chunk over a pub/sub relay (issue 12): the bill the coordinator answered the
      * worker's result with. The agent publishes that chunk only once the coordinator took the
-     * result, so its presence is the SDK's sign that the job is settled: it then checks this bill
-     * against the receipt and reads nothing more. Absent (an agent from before, or the HTTP relay),
-     * or not the receipt's cost, the SDK reads the job as before. Not sealed: a relay that changes
-     * it only makes the SDK read the job.
+     * result; the SDK checks this bill against the receipt and, since session 40, against the
+     * coordinator's `settlement` token, and then reads nothing more. Absent (an agent from before,
+     * or the HTTP relay), not the receipt's cost, or without a valid token, the SDK reads the job.
+     * Not sealed: a relay that changes it only makes the SDK read the job.
      */
     billed: NanoTonString.optional(),
+    /**
+     * Session 40, with `billed`: the settlement token the coordinator answered the worker's result
+     * with (ResultResponse.settlement), which only the coordinator can make and only the requester
+     * can check (under its SubmitResponse.settleKey). The SDK takes `billed` as the job's end only
+     * when this token covers the job, the attempt of this stream, its reply and `billed`;
+     * otherwise (an agent from before, a worker the job moved away from, one that never posted
+     * its result) it reads the job, and reports what the ledger says.
+     */
+    settlement: B64u.max(64).optional(),
   }))();
 export type RelayChunk = z.infer<typeof RelayChunk>;
 

@@ -30,7 +30,7 @@ import { paramVariable, SECRET_FIELDS, SECRET_VARIABLES, tonAddressField } from 
  * | COCOON_VAULT_ADDRESS              | the deployed vault contract (payout vouchers name it)              |
  * | COCOON_COORDINATOR_SEED           | 64 hex chars: Ed25519 seed of the vault's coordinator key (a secret) |
  * | COCOON_TON_ENDPOINT, _API_KEY     | toncenter: withdrawals read the vault's seqno getter (see core/withdrawals.ts); the key is a secret |
- * | COCOON_QUOTE_KEY                  | 64 hex chars: HMAC key of the stateless price quotes (a secret; prepare and submit must share it) |
+ * | COCOON_QUOTE_KEY                  | 64 hex chars: HMAC key of the stateless price quotes and of the settlement tokens (a secret; prepare, submit and the result post must share it) |
  * | COCOON_SESSION_KEY                | 64 hex chars: secret of request sessions (every function that takes them shares it); unset: no sessions, clients sign every request |
  * | COCOON_REGISTRY_ADDRESS           | issue 15: the PolicyRegistry contract; registration and matching then follow its allow-lists and fees, read from the snapshot the chain watcher keeps in the store (core/policy-registry.ts StorePolicySource) |
  * | COCOON_POLICY_REFRESH_SECONDS, _MAX_AGE_SECONDS | how often the snapshot is re-read (60) and the oldest chain reading acted on (600; older: 503 policy_stale) |

@@ -657,7 +657,10 @@ export function Cocoon({ stack, app }: StackContext) {
     "POST /v1/agent/attestations": route("http/attestation-answer", [can.writeTable]),
     // a failure report moves the job on (core/jobs/dispatch.ts advance): the next attempt's lease
     // check on the matching queue, and the job on its next worker's queue
-    "POST /v1/agent/results": route("http/post-result", [can.writeTable, can.sendMatching, can.sendWorker], sessions),
+    // Session 40: its answer to a completed result carries the requester's settlement token, MAC'd under a key derived from the quote key.
+    "POST /v1/agent/results": route("http/post-result", [can.writeTable, can.sendMatching, can.sendWorker], {
+      environment: passThrough(["COCOON_QUOTE_KEY", ...SESSION_ENV]),
+    }),
     "POST /v1/agent/lease": route("http/extend-lease", [can.writeTable], sessions),
     // issue 11/12: how a job's stream is relayed (SQS channel queues, or AWS IoT Core) and narrow credentials for it
     "POST /v1/jobs/{id}/relay": route("http/relay-session", [can.writeTable, ...(relayTransport === "sqs" ? [can.createRelayQueue] : [])]),

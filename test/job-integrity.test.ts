@@ -198,7 +198,7 @@ describe("one job, many posts (in-memory store, real agents)", () => {
     expect(first.duplicate).toBe(false);
     expect(rewrite).toMatchObject({ status: 409, code: "result_differs" });
     expect(resigned).toMatchObject({ status: 409, code: "result_differs" });
-    expect(identical).toEqual({ status: "completed", cost: first.cost, duplicate: true });
+    expect(identical).toEqual({ status: "completed", cost: first.cost, settlement: first.settlement, duplicate: true });
     const view = await getJob(net.deps, requester.id, envelope.header.jobId);
     expect(view).toMatchObject({ status: "completed", cost: first.cost, reply: accepted.reply, receipt: accepted.receipt });
     expect((await getBalance(store, workerAccount(worker.agent.workerId))).available).toBe(paid);

@@ -790,7 +790,7 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
 });
 
 describe("issue 12: the deploying shell's secrets reach exactly the functions that use them", () => {
-  it("COCOON_SESSION_KEY: every function of a route that takes sessions and the handshake, no other; COCOON_QUOTE_KEY: prepare, submit and the tab routes", () => {
+  it("COCOON_SESSION_KEY: every function of a route that takes sessions and the handshake, no other; COCOON_QUOTE_KEY: prepare, submit, the tab routes and the result post (session 40: settlement tokens)", () => {
     // Prepare
     const fns = functionsByHandler(prodJson);
     const envOf = (handler: string) => ((fns.get(handler)!.props.Environment as Json).Variables ?? {}) as Json;
@@ -802,7 +802,7 @@ describe("issue 12: the deploying shell's secrets reach exactly the functions th
       const wantsSession = r.spec.auth === "session" || key === "POST /v1/sessions";
       expect(env.COCOON_SESSION_KEY, key).toBe(wantsSession ? SECRETS.COCOON_SESSION_KEY : undefined);
       expect(env.COCOON_QUOTE_KEY, key).toBe(
-        ["POST /v1/jobs/prepare", "POST /v1/jobs", "POST /v1/tabs", "GET /v1/tabs/{id}"].includes(key)
+        ["POST /v1/jobs/prepare", "POST /v1/jobs", "POST /v1/tabs", "GET /v1/tabs/{id}", "POST /v1/agent/results"].includes(key)
           ? SECRETS.COCOON_QUOTE_KEY
           : undefined,
       );

@@ -17,7 +17,12 @@ import { startLocalAgents } from "../local/agents";
 import type { RunningAgent } from "../agent/runtime";
 import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
 import { API } from "../api-client/api";
-import { CocoonClient, StreamIntegrityError, VerificationError, type StreamEvent } from "../client/sdk";
+import { CocoonClient, JobRefundedError, StreamIntegrityError, VerificationError, type StreamEvent } from "../client/sdk";
+import type { ResultRequest } from "../events/api";
+import { b64u } from "../core/crypto/encoding";
+import { readJob } from "../core/jobs/items";
+import { settlementOf } from "../core/jobs/settlement-token";
+import { jobCost } from "../core/pricing";
 import { signReceipt } from "../core/crypto/receipt";
 import { collectStream, streamText } from "./helpers";
 import { startTestBroker, type TestBroker } from "./mqtt-broker";
@@ -290,6 +295,101 @@ describe("issue 12: the SDK's own MQTT subscriber, one connection per account (r
       expect(new URL(submit.slice(5), "http://x").searchParams.get("wait")).toBe("20");
     } finally {
       deps.relaySessions = vendor;
+    }
+  });
+});
+
+describe("session 40: a relayed final chunk ends ask() only with the coordinator's settlement token", () => {
+  /** The coordinator's genuine settlement token for these fields (its quote key: only a test can make one here). */
+  const coordinatorToken = (requester: string, s: { jobId: string; attempt: number; replyHash: string; cost: string }) =>
+    settlementOf(net.deps.config, { jobId: s.jobId, requester }, s.attempt, s.replyHash, s.cost).settlement;
+
+  it("an honest worker relays the token it was answered with: ask() ends on its final chunk, the job never read", async () => {
+    // Prepare
+    const client = await newClient();
+    const from = requests.length;
+    // Act
+    const r = await client.ask(ask("an honest answer, settled"));
+    // Assess
+    const final = published.find((p) => p.chunk.jobId === r.jobId && p.chunk.final)!.chunk;
+    expect(final.settlement).toBe(
+      coordinatorToken(client.account, { jobId: r.jobId, attempt: 0, replyHash: final.receipt!.body.replyHash, cost: final.billed! }),
+    );
+    expect(requests.slice(from).filter((x) => x.startsWith(`GET /v1/jobs/${r.jobId}`))).toEqual([]);
+    expect(r.cost).toBe((await client.job(r.jobId)).cost);
+    client.close();
+  });
+
+  it.each([
+    ["without a token (an agent from before session 40)", () => undefined],
+    ["with a forged token", () => b64u.encode(randomBytes(32))],
+    [
+      "with the coordinator's token for another attempt of the job",
+      (c: RelayChunk, requester: string) =>
+        coordinatorToken(requester, { jobId: c.jobId, attempt: c.attempt + 1, replyHash: c.receipt!.body.replyHash, cost: c.billed! }),
+    ],
+    [
+      "with the coordinator's token for another job of ours",
+      (c: RelayChunk, requester: string) =>
+        coordinatorToken(requester, {
+          jobId: "job_00000000000000000000000000",
+          attempt: c.attempt,
+          replyHash: c.receipt!.body.replyHash,
+          cost: c.billed!,
+        }),
+    ],
+  ])(
+    "a final chunk %s: its bill is not taken, the job is read once and the ledger's bill reported",
+    async (_what, token: (c: RelayChunk, requester: string) => string | undefined) => {
+      // Prepare
+      const client = await newClient();
+      rewrite = (_topic, chunk) => (chunk.final ? { ...chunk, settlement: token(chunk, client.account) } : undefined);
+      const from = requests.length;
+      try {
+        // Act
+        const r = await client.ask(ask("a settlement to check"));
+        // Assess
+        expect(requests.slice(from).filter((x) => x.startsWith(`GET /v1/jobs/${r.jobId}`))).toHaveLength(1);
+        expect(r.cost).toBe((await client.job(r.jobId)).cost);
+      } finally {
+        rewrite = undefined;
+        client.close();
+      }
+    },
+  );
+
+  it("a worker that never posts its result relays its genuine answer at the right price: ask() reads the job and reports its refund", async () => {
+    // Prepare: the agent's result post is swapped for a failure report (the ledger refunds the job);
+    // the agent is answered as if the coordinator had taken its result at the right price, and
+    // relays that bill with a token of its own making
+    const client = await newClient();
+    const agent = agents[0]!;
+    const send = agent.api.requestJson.bind(agent.api);
+    agent.api.requestJson = async (method, path, body, headers, signal) => {
+      const r = body as ResultRequest;
+      if (path !== API.postResult.path || r.kind !== "completed") return send(method, path, body, headers, signal);
+      await send(method, path, { kind: "failed", jobId: r.jobId, attempt: r.attempt, code: "engine_error" }, headers, signal);
+      const job = (await readJob(net.deps.store, r.jobId))!;
+      const raw = jobCost(
+        { ...net.deps.config.pricing, ...job.weights },
+        BigInt(job.candidates[r.attempt]!.pricePerToken),
+        r.receipt.body.usage,
+      );
+      const cost = (raw < BigInt(job.maxCost) ? raw : BigInt(job.maxCost)).toString();
+      return { status: "completed", cost, duplicate: false, settlement: b64u.encode(randomBytes(32)) };
+    };
+    try {
+      // Act
+      const err = await client.ask(ask("an answer the ledger never took")).catch((e: unknown) => e);
+      // Assess: the relayed final chunk was the worker's genuine answer at the right price, not what ask() reports
+      const final = published.filter((p) => p.chunk.final).at(-1)!.chunk;
+      expect(final.billed).toBeDefined();
+      expect(err).toBeInstanceOf(JobRefundedError);
+      expect(err).toMatchObject({ code: "job_failed" });
+      expect((await client.job(final.jobId)).status).toBe("refunded");
+    } finally {
+      agent.api.requestJson = send;
+      client.close();
     }
   });
 });

@@ -174,6 +174,8 @@ describe("issue 12: the SQS relay, the SDK's own subscriber on its channel's que
     const relayed = sentFor(r.jobId);
     expect(relayed).toHaveLength(1); // relayWhole
     expect(chunkIn(relayed[0]!.body)).toMatchObject({ seq: 0, final: true });
+    // session 40: with the coordinator's settlement token, which the SDK checked instead of reading the job
+    expect(chunkIn(relayed[0]!.body).settlement).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(r.receipt?.body.jobId).toBe(r.jobId);
     expect(r.text.length).toBeGreaterThan(0);
     expect(r.cost).toBe((await client.job(r.jobId)).cost);

@@ -10,7 +10,7 @@ import type { AgentJob, ResultRequest } from "../events/api";
 import type { RelayChunk } from "../events/relay";
 import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey, type SigningKeyPair } from "../core/crypto/keys";
-import { sealRequest } from "../core/crypto/envelope";
+import { sealRequestBound } from "../core/crypto/envelope";
 import { ReplyStreamOpener } from "../core/crypto/reply-stream";
 import { API, ApiError, type ApiClient } from "../api-client/api";
 import type { ExternalRelayPublisher } from "../agent/relay";
@@ -20,6 +20,7 @@ import { executeContext, freshStats } from "../agent/job-testing";
 import { BUILTIN_DEFAULT_MODEL, createBuiltinEngine } from "../agent/engines/builtin";
 import type { Engine, EngineRequest, EngineStreamEvent } from "../agent/engines/engine";
 import { openAnswer } from "../client/reply";
+import { bindingOf } from "../client/reply-testing";
 import { requestPlaintextOf } from "../client/sdk";
 
 /**
@@ -109,13 +110,13 @@ function streamedJob(workerId: string, hpkePublicKey: Uint8Array) {
     { model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: "a short streamed answer" }] },
     true,
   );
-  const envelope = sealRequest({
+  const sealed = sealRequestBound({
     header,
     plaintext: new TextEncoder().encode(JSON.stringify(plaintext)),
     recipients: [{ workerId, hpkePublicKey }],
   });
-  const job: AgentJob = { jobId: header.jobId, attempt: 0, envelope, deadline: Date.now() + 60_000 };
-  return { job, header, replyKey };
+  const job: AgentJob = { jobId: header.jobId, attempt: 0, envelope: sealed.envelope, deadline: Date.now() + 60_000 };
+  return { job, header, replyKey, binding: bindingOf(sealed) };
 }
 
 describe("issue 11: the agent's share of the time to first token", () => {
@@ -125,7 +126,7 @@ describe("issue 11: the agent's share of the time to first token", () => {
     const signingKey = generateSigningKey();
     const kemKey = generateKemKey();
     const { api, published, results } = fakeApi();
-    const { job, header, replyKey } = streamedJob(signingKey.id, kemKey.publicKey);
+    const { job, header, replyKey, binding } = streamedJob(signingKey.id, kemKey.publicKey);
     const stats = freshStats();
     // Act
     await executeJob(
@@ -142,7 +143,7 @@ describe("issue 11: the agent's share of the time to first token", () => {
     expect(JSON.parse(new TextDecoder().decode(opener.open(0, false, first.data))).text).toBeTruthy();
     const result = results[0]!;
     if (result.kind !== "completed") throw new Error(`the job failed: ${result.code}`);
-    const answer = openAnswer(result.reply, header, signingKey.id, replyKey);
+    const answer = openAnswer(result.reply, header, signingKey.id, replyKey, binding);
     expect(answer.choices[0]!.text.length).toBeGreaterThan(0);
     expect(published.at(-1)!.final).toBe(true);
   });

@@ -369,7 +369,7 @@ describe("a cancelled job ends where it is, and the money follows what was gener
     // Assess
     const cost = jobCost(w.deps.config.pricing, BigInt(job.candidates[0]!.pricePerToken), usage);
     expect(cost).toBeLessThan(BigInt(job.maxCost));
-    expect(out).toEqual({ status: "completed", cost: cost.toString(), duplicate: false });
+    expect(out).toEqual({ status: "completed", cost: cost.toString(), settlement: expect.any(String), duplicate: false });
     expect(await w.earned(workers[0]!.id)).toBe(cost);
     expect(await w.balance(r.id)).toEqual({ available: FUNDS - cost, held: 0n });
     expect(await getJob(w.deps, r.id, header.jobId)).toMatchObject({ status: "completed", cost: cost.toString(), cancelledAt: at });

@@ -48,7 +48,13 @@ describe("operator fee: the worker is credited cost − fee, the operator the fe
     const cost = costOf(w, job);
     const fee = (cost * 500n) / 10_000n;
     expect(fee).toBeGreaterThan(0n);
-    expect(out).toEqual({ status: "completed", cost: cost.toString(), credit: (cost - fee).toString(), duplicate: false });
+    expect(out).toEqual({
+      status: "completed",
+      cost: cost.toString(),
+      credit: (cost - fee).toString(),
+      settlement: expect.any(String),
+      duplicate: false,
+    });
     expect(await w.balance(r.id)).toEqual({ available: FUNDS - cost, held: 0n });
     expect(await w.earned(a.id)).toBe(cost - fee);
     expect(await operatorEarned(w)).toBe(fee);
@@ -71,7 +77,7 @@ describe("operator fee: the worker is credited cost − fee, the operator the fe
     const out = await postResult(w.deps, a.id, w.completed(a, envelope, { usage: USAGE }));
     // Assess
     const cost = costOf(w, job);
-    expect(out).toEqual({ status: "completed", cost: cost.toString(), duplicate: false });
+    expect(out).toEqual({ status: "completed", cost: cost.toString(), settlement: expect.any(String), duplicate: false });
     expect(await w.earned(a.id)).toBe(cost);
     for (const pk of OPERATOR_FEE_ACCOUNTS) expect(await w.store.get("accounts", { pk, sk: "balance" })).toBeUndefined();
     expect("operatorFeeBps" in (await jobOf(w, job.jobId))).toBe(false);

@@ -13,6 +13,8 @@ import { handleMatchingMessage } from "./dispatch";
 import type { JobItem } from "./items";
 import { getJob } from "./read";
 import { postResult } from "./results";
+import { settleKeyOf } from "./settlement-token";
+import { settlementMatches } from "../crypto/settlement";
 import { isSettleCommit, FUNDS, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
 
 const jobOf = (w: JobWorld, jobId: string) => w.store.get<JobItem>("jobs", { pk: jobId, sk: "job" });
@@ -28,7 +30,10 @@ describe("a completed result is settled: cost from the receipt's usage, capped a
     const out = await postResult(w.deps, a.id, result);
     // Assess
     const cost = jobCost(w.deps.config.pricing, BigInt(job.candidates[0]!.pricePerToken), { promptTokens: 11, completionTokens: 13 });
-    expect(out).toEqual({ status: "completed", cost: cost.toString(), duplicate: false });
+    // session 40: with the coordinator's settlement token, which verifies under the job's settle key (its submit's answer)
+    const token = { jobId: header.jobId, attempt: 0, replyHash: result.receipt.body.replyHash, cost: cost.toString() };
+    expect(out).toEqual({ status: "completed", cost: cost.toString(), settlement: expect.any(String), duplicate: false });
+    expect(settlementMatches(settleKeyOf(w.deps.config, { jobId: header.jobId, requester: r.id }), token, out.settlement)).toBe(true);
     expect(await w.earned(a.id)).toBe(cost);
     expect(await w.balance(r.id)).toEqual({ available: FUNDS - cost, held: 0n });
     expect(await getJob(w.deps, r.id, header.jobId)).toMatchObject({
@@ -247,7 +252,8 @@ describe("a job settles exactly once", () => {
     const cost = BigInt(outs[0]!.cost!);
     expect(outs.filter((o) => !o.duplicate)).toHaveLength(1);
     expect(outs.every((o) => o.status === "completed" && o.cost === cost.toString())).toBe(true);
-    expect(later).toEqual({ status: "completed", cost: cost.toString(), duplicate: true });
+    expect(later).toEqual({ status: "completed", cost: cost.toString(), settlement: outs[0]!.settlement, duplicate: true });
+    expect(outs.every((o) => o.settlement === later.settlement)).toBe(true); // session 40: every answer to it carries the same token
     expect(await w.earned(a.id)).toBe(cost);
     expect(await w.balance(r.id)).toEqual({ available: FUNDS - cost, held: 0n });
     expect(await jobOf(w, header.jobId)).toMatchObject({ status: "completed" });

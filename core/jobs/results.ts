@@ -17,6 +17,7 @@ import { requireWorkerSummary, type WorkerItem, type WorkerSummary } from "../wo
 import { advance, loadEnvelope, requestHashMatches } from "./dispatch";
 import { toView } from "./read";
 import { MAX_SETTLE_BATCH, settle, settleTogether, type Settlement } from "./settle";
+import { settlementOf } from "./settlement-token";
 import {
   failureKey,
   jobKey,
@@ -66,7 +67,8 @@ export function receiptProblems(
   return problems;
 }
 
-export type ResultOutcome = { status: JobStatus; cost?: string; credit?: string; duplicate: boolean };
+/** `settlement`: on a completed result, the coordinator's token for its requester (./settlement-token.ts, session 40). */
+export type ResultOutcome = { status: JobStatus; cost?: string; credit?: string; settlement?: string; duplicate: boolean };
 
 /** How postResults runs each of its items through postResult: the worker read once, the settlements gathered. */
 interface InBatch {
@@ -200,7 +202,8 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
   );
   const credit = creditOf(job, cost);
   deps.log.info("job completed", { jobId: job.jobId, workerId, cost: cost.toString(), ...credit, ...body.usage });
-  return { status: "completed", cost: cost.toString(), ...credit, duplicate: false };
+  const settlement = settlementOf(deps.config, job, r.attempt, body.replyHash, cost.toString());
+  return { status: "completed", cost: cost.toString(), ...credit, ...settlement, duplicate: false };
 }
 
 /**
@@ -315,7 +318,8 @@ async function putReplyParts(deps: CoreDeps, parts: readonly Item[], refresh?: "
 async function lostSettlement(deps: CoreDeps, r: CompletedResult, digest: string, keys: Key[], why: Error) {
   const now = await readJob(deps.store, r.jobId);
   if (now?.status === "completed" && now.attempt === r.attempt && now.resultDigest === digest) {
-    return { status: "completed" as const, cost: now.cost!, ...creditOf(now, BigInt(now.cost!)), duplicate: true };
+    const settlement = settlementOf(deps.config, now, r.attempt, r.receipt.body.replyHash, now.cost!);
+    return { status: "completed" as const, cost: now.cost!, ...creditOf(now, BigInt(now.cost!)), ...settlement, duplicate: true };
   }
   if (why instanceof OverdraftError && now?.status === "assigned" && now.attempt === r.attempt) throw why; // books are wrong: a 500 with an alert, not a 409
   const [head, ...parts] = keys;
@@ -352,7 +356,8 @@ async function repeatedResult(deps: CoreDeps, job: JobItem, r: CompletedResult) 
     await putReplyParts(deps, items.parts);
     await putReply(deps, items.head);
   }
-  return { status: "completed" as const, cost: job.cost!, ...creditOf(job, BigInt(job.cost!)), duplicate: true };
+  const settlement = settlementOf(deps.config, job, r.attempt, r.receipt.body.replyHash, job.cost!);
+  return { status: "completed" as const, cost: job.cost!, ...creditOf(job, BigInt(job.cost!)), ...settlement, duplicate: true };
 }
 
 /**

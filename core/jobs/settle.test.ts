@@ -229,7 +229,9 @@ describe("a batch post (issue 12: several results of one worker in one request, 
       ),
     );
     // Assess
-    expect(answers).toEqual(results.map(() => ({ status: "completed", cost: expect.any(String), duplicate: false })));
+    expect(answers).toEqual(
+      results.map(() => ({ status: "completed", cost: expect.any(String), settlement: expect.any(String), duplicate: false })),
+    );
     const settlements = w.transacts.slice(from).filter((ops) => settleRecords(ops).length > 0);
     expect(settlements.map((ops) => settleRecords(ops).length)).toEqual([6]);
     expect(wrkUpdates(w, a.id) - updates).toBe(1);
@@ -272,7 +274,7 @@ describe("a batch post (issue 12: several results of one worker in one request, 
     // Act
     const answers = outcomes(await postResults(w.deps, a.id, batch));
     // Assess
-    const taken = { status: "completed", cost: expect.any(String), duplicate: false };
+    const taken = { status: "completed", cost: expect.any(String), settlement: expect.any(String), duplicate: false };
     expect(answers).toEqual([
       taken,
       { status: 403, code: "bad_receipt_signature" },

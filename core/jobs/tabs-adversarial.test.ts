@@ -104,7 +104,7 @@ describe("a result after the close", () => {
     const closeAgain = await handleMatchingMessage(w.deps, closeCheck(view.tab.tabId));
 
     // Assess
-    expect(again).toEqual({ status: "completed", cost, duplicate: true });
+    expect(again).toEqual({ status: "completed", cost, settlement: expect.any(String), duplicate: true });
     expect(closeAgain).toBe("stale");
     expect(await w.earned(wk.id)).toBe(BigInt(cost!));
     expect(await w.balance(r.id)).toEqual({ available: FUNDS - BigInt(cost!), held: 0n });

@@ -5,6 +5,7 @@ import { EnvelopeTooLargeError } from "../../core/errors";
 import { getJob } from "../../core/jobs/read";
 import { renewQuote } from "../../core/jobs/prepare";
 import { submitJobWithItem } from "../../core/jobs/submit";
+import { settleKeyOf } from "../../core/jobs/settlement-token";
 import type { EarningsReads } from "../../core/workers";
 import { lambdaRegistryDeps } from "../deps-registry";
 import { withRelaySessions } from "../deps-relay";
@@ -73,7 +74,8 @@ export const route = defineRoute(
       const view = await getJob(deps, caller, r.jobId, query.wait, r.job, signal);
       return { ...view, ...renewalBeside(view, next) };
     }
-    return { jobId: r.jobId, status: r.status, ...renewed };
+    // Session 40: the key the job's settlement tokens verify under, for the caller only (derived, never stored).
+    return { jobId: r.jobId, status: r.status, ...renewed, settleKey: settleKeyOf(deps.config, { jobId: r.jobId, requester: caller }) };
   },
 );
 // issue 15: the hold is checked against the policy registry's price weights where one is configured (functions/deps-registry.ts).
