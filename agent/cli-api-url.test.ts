@@ -12,6 +12,7 @@ import { routeStandIn } from "../api-client/stand-in-testing";
 import { tempDir } from "../test/temp-dir";
 import { runAgentCli } from "./cli-testing";
 import { EX_CONFIG } from "./config";
+import { standIn } from "./engines/stand-in-testing";
 
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
@@ -62,6 +63,26 @@ describe("cocoon-agent start refused by the coordinator for its settings", () =>
     expect(r.err).toContain(`error [${code}]: ${message}`);
     // the coordinator's words name a route or a host: the setting to change is named after them
     expect(r.err).toContain(`; check apiUrl (--api, COCOON_API_URL or agent.json): ${api.url} must be the coordinator's own root URL`);
+    expect(r.code).toBe(EX_CONFIG);
+  });
+});
+
+describe("cocoon-agent start at a URL that is not the Cocoon API", () => {
+  it.each([
+    ["an engine's or web server's 404 page", 404, "text/plain", "404 page not found", "bad_response"],
+    ["a proxy's 403 with no Cocoon error", 403, "application/json", '{"message":"Forbidden"}', "http_error"],
+  ])("%s: exit 78 (the unit does not restart it), naming the URL to check", async (_name, status, type, body, code) => {
+    // Prepare: another server where the API should be (--api given an engine's port, owner40's walk)
+    const other = await standIn((_req, res) => void res.writeHead(status, { "content-type": type }).end(body));
+    open.push(other);
+    const url = other.url.replace(/\/v1$/, "");
+    // Act
+    const r = await runAgentCli(["start", "--api", url, "--tier", "dev", "--metrics-port", "0"], {
+      COCOON_HOME: tempDir("cocoon-agent-start-not-api-"),
+    });
+    // Assess
+    expect(r.err).toContain(`error [${code}]: `);
+    expect(r.err).toContain(`is that the Cocoon API? check that URL (--api, COCOON_API_URL)`);
     expect(r.code).toBe(EX_CONFIG);
   });
 });

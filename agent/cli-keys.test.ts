@@ -13,16 +13,23 @@ describe("cocoon-agent status and redeem without a worker key (they read; they n
   it.each([
     ["status", ["status", "--metrics-port", "1"]],
     ["redeem", ["redeem", "--payout-address", "0:" + "ab".repeat(32)]],
-  ])("%s says there is no key and to run init (exit 2, no_key), and leaves no key behind", async (_cmd, argv) => {
-    // Prepare: a closed port, should the key check be missed
-    const home = tempDir("cocoon-agent-nokey-");
-    // Act
-    const r = await agentIn(home, [...argv, "--api", "http://127.0.0.1:1"]);
-    // Assess
-    expect(r.code).toBe(2);
-    expect(r.err).toContain(`error [no_key]: there is no worker key at ${join(home, "worker.key")}: run \`cocoon-agent init\` first`);
-    expect(existsSync(join(home, "worker.key"))).toBe(false);
-  });
+  ])(
+    "%s says there is no key, where a running agent's is, and to run init otherwise (exit 2, no_key), and leaves no key behind",
+    async (_cmd, argv) => {
+      // Prepare: a closed port, should the key check be missed
+      const home = tempDir("cocoon-agent-nokey-");
+      // Act
+      const r = await agentIn(home, [...argv, "--api", "http://127.0.0.1:1"]);
+      // Assess
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(
+        `error [no_key]: there is no worker key at ${join(home, "worker.key")}: if an agent runs on this machine, point COCOON_HOME`,
+      );
+      // init last, as what makes a new worker: run in the wrong shell it made a second one beside the running one
+      expect(r.err).toContain("otherwise run `cocoon-agent init` first (it makes the key: a new worker)");
+      expect(existsSync(join(home, "worker.key"))).toBe(false);
+    },
+  );
 });
 
 describe("cocoon-agent status and redeem --help (they never make a key)", () => {
@@ -210,7 +217,10 @@ describe.skipIf(existsSync(CONFIGFS_TSM_ROOT))("cocoon-agent init on tier tdx wh
     // Assess
     const next = r.out.trim().split("\n").at(-1)!;
     expect(r.code).toBe(0);
-    expect(next).toMatch(new RegExp(`^next: cocoon-agent init --force --tier none --config ${config} \\(with this init's other flags\\)`));
+    // (init --force keeps this init's other settings: no "with this init's other flags" to repeat)
+    expect(next).toMatch(
+      new RegExp(`^next: cocoon-agent init --force --tier none --config ${config}, then cocoon-agent start --config ${config};`),
+    );
     expect(next).not.toMatch(/^next: cocoon-agent start/);
   });
 });

@@ -8,11 +8,11 @@ import { runAgentCli, statusDoc } from "./cli-testing";
 import { lockWorker } from "./instance-lock";
 
 /** One 127.0.0.1 server standing in for both the coordinator (GET /v1/agents/me) and the agent's /status. */
-async function fakeServer(me: string, agentOnPort: string) {
+async function fakeServer(me: string, agentOnPort: string, doc: Record<string, unknown> = {}) {
   const server: Server = createServer((req, res) => {
     const body =
       req.url === "/status"
-        ? statusDoc(agentOnPort)
+        ? { ...statusDoc(agentOnPort), ...doc }
         : req.url === "/v1/agents/me"
           ? {
               workerId: me,
@@ -120,6 +120,72 @@ describe.runIf(process.platform === "linux")("cocoon-agent status while the agen
       // Assess
       expect(JSON.parse(r.out)).not.toHaveProperty("runningPid");
       expect(text.out).toContain(`not running here (nothing answers on http://127.0.0.1:${silent.port}/status)`);
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
+describe("cocoon-agent status while the engine does not answer", () => {
+  it("names why, though a job failed since (last error: its code only)", async () => {
+    // Prepare: the running agent's /status: engine down, then a job failed on it (owner40's walk: status showed the code alone)
+    const home = tempDir("cocoon-agent-status-engine-");
+    const me = loadOrCreateKey(join(home, "worker.key")).id;
+    const at = Date.parse("2026-12-07T19:10:33.961Z");
+    const fake = await fakeServer(me, me, {
+      state: "engine_down",
+      engineError: { at, msg: "cannot reach the engine at http://127.0.0.1:18800/props (ECONNREFUSED)", code: "engine_unavailable" },
+      lastError: { at: at + 7, msg: "job job_1: engine_unavailable", code: "engine_unavailable" },
+    });
+    try {
+      // Act
+      const r = await runAgentCli(["status", "--api", fake.url, "--metrics-port", String(fake.port)], { COCOON_HOME: home });
+      // Assess
+      expect(r.code).toBe(0);
+      expect(r.out).toContain(
+        "\n  engine not answering (2026-12-07T19:10:33.961Z): cannot reach the engine at http://127.0.0.1:18800/props (ECONNREFUSED)\n  last error: ",
+      );
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("says nothing of an old engine error once the agent serves", async () => {
+    // Prepare
+    const home = tempDir("cocoon-agent-status-engine-back-");
+    const me = loadOrCreateKey(join(home, "worker.key")).id;
+    const fake = await fakeServer(me, me, { state: "serving", engineError: { at: 1, msg: "old" } });
+    try {
+      // Act
+      const r = await runAgentCli(["status", "--api", fake.url, "--metrics-port", String(fake.port)], { COCOON_HOME: home });
+      // Assess
+      expect(r.out).not.toContain("engine not answering");
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
+describe("cocoon-agent status while the coordinator does not answer", () => {
+  it("shows the running agent's last reading of the earnings, and that they are kept", async () => {
+    // Prepare: the agent's /status answers; the coordinator (a closed port) does not
+    const home = tempDir("cocoon-agent-status-api-down-");
+    const me = loadOrCreateKey(join(home, "worker.key")).id;
+    const at = Date.parse("2026-12-07T19:38:00.000Z");
+    const fake = await fakeServer(me, me, { state: "api_down", account: { earned: "2500000000", redeemed: "1000000000", checkedAt: at } });
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+    const api = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise<void>((r) => closed.close(() => r()));
+    try {
+      // Act
+      const r = await runAgentCli(["status", "--api", api, "--metrics-port", String(fake.port)], { COCOON_HOME: home });
+      // Assess
+      expect(r.code).toBe(0);
+      expect(r.out).toContain("the coordinator did not answer: cannot reach the Cocoon API");
+      expect(r.out).toContain(
+        "  earned 2.5 TON · redeemed 1 TON at the coordinator's last answer (2026-12-07T19:38:00.000Z); earnings are kept there, not lost while it is down",
+      );
     } finally {
       await fake.close();
     }

@@ -37,6 +37,7 @@ import {
   stateWriteError,
   writeConfig,
 } from "./config";
+import { givenSettings, keptSettings, settingChanges } from "./config-rewrite";
 import { backoff, type BackoffOptions, sleepUnlessAborted, unlessAborted } from "./backoff";
 import { jsonLog } from "./log";
 import { AgentStatusDoc, createAgentMetrics, serveMetrics, tierLabel } from "./metrics";
@@ -266,12 +267,23 @@ function existingKey(file: string) {
   } catch (e) {
     if (e instanceof SettingsError && e.code === "no_key")
       throw new SettingsError(
-        `there is no worker key at ${file}: run \`cocoon-agent init\` first (it makes the key), or point --key at this worker's key file${asideHint(file)}`,
+        // the state directory first: an owner in a shell without the service's COCOON_HOME who ran
+        // init as told made a second worker, with nothing earned, beside the running one
+        `there is no worker key at ${file}: if an agent runs on this machine, point COCOON_HOME at its state directory (the service's: /var/lib/cocoon-agent, as its user) or --key at its key file; ` +
+          `otherwise run \`cocoon-agent init\` first (it makes the key: a new worker)${asideHint(file)}`,
         "no_key",
       );
     throw e;
   }
 }
+
+/**
+ * init's payout line without an address. It named `redeem --payout-address` as the way to set one
+ * later, but the first payout binds the worker to its address: a try-out's first redeem bound it
+ * to the sandbox wallet, and every later --payout-address was refused (payout_address_mismatch).
+ */
+const NO_PAYOUT_ADDRESS =
+  "(none set: on the local network this worker's sandbox wallet, which its first payout binds it to; set yours before that: init --force --payout-address <wallet>)";
 
 const tonOrZero = (v: string) => formatTon(parseTon(v));
 
@@ -341,7 +353,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
         "--key <file>",
         "where the worker's key is made, or kept if it exists (default $COCOON_HOME/worker.key, ./.cocoon/worker.key)",
       )
-      .option("--force", "overwrite an existing config file"),
+      .option("--force", "rewrite an existing config file: the settings given here change, the others are kept (each change is listed)"),
   ).action(run(async (o: SettingFlags & ConnectionOptions & { force?: boolean }) => init(o, io)));
 
   connection(
@@ -432,14 +444,22 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
 async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, io: Io): Promise<number> {
   const file = configPath(o.config);
   if (existsSync(file) && !o.force) {
-    io.err.write(`${file} exists already: edit it, or run init again with --force to overwrite it\n`);
+    io.err.write(`${file} exists already: edit it, or run init again with --force and the settings to change (the others are kept)\n`);
     return EX_CONFIG;
   }
-  // Not read from the file being replaced: env and flags only, then the defaults.
-  const { config } = resolveConfig({ file, readFile: false, flags: flagsOf({ ...o }) });
+  // --force keeps what the file being replaced set and this init does not (agent/config-rewrite.ts).
+  // Passed as flags: no key this init gives (flag or COCOON_*) is among them, so they stay below both.
+  // (commander gives --model as [] when not given: not a setting, or it would hide the kept one)
+  const flags = Object.fromEntries(Object.entries(flagsOf({ ...o })).filter(([, v]) => !(Array.isArray(v) && !v.length))) as FlagValues;
+  const old = existsSync(file) ? oldSettings(file) : undefined;
+  const keep = old?.settings ? keptSettings(old.settings, givenSettings(flags, process.env)) : { kept: {}, dropped: [] };
+  const { config } = resolveConfig({ file, readFile: false, flags: { ...(keep.kept as FlagValues), ...flags } });
   const apiUrl = config.apiUrl ?? cliSettings({ defaultKeyName: "worker.key" }).apiUrl;
   const written: AgentConfigInput = { apiUrl, ...config };
   writeConfig(file, written);
+  const changes = old?.settings ? settingChanges(old.settings, written as Record<string, unknown>) : [];
+  // (one the new file holds anyway, a default such as engineVision "auto", is no news)
+  const lost = keep.dropped.filter((k) => JSON.stringify(old?.settings?.[k]) !== JSON.stringify(written[k]));
   const kept = existsSync(cliSettings({ api: apiUrl, key: o.key, defaultKeyName: "worker.key" }).keyFile);
   const { signingKey, keyFile } = connect({ ...o, api: apiUrl });
   const confidential = config.tier === "tdx";
@@ -447,14 +467,27 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
     config.engine === "llama" ? (modelFileProblem(config.modelFile!) ?? (await modelFileDamage(config.modelFile!))) : undefined;
   const noTdx = confidential && !existsSync(CONFIGFS_TSM_ROOT);
   const belowCost = thresholdBelowCost(config.redeemThresholdTon);
+  // A second agent on the machine (one per GPU) inited with the default port: its start found the
+  // port taken and served no metrics, and only its log said so. Said here, before the start.
+  const portHolder = config.metricsPort ? (await localStatus(`http://127.0.0.1:${config.metricsPort}`))?.workerId : undefined;
   const withConfig = o.config ? ` --config ${o.config}` : "";
   io.out.write(
     [
       `wrote ${file}`,
+      ...(old?.settings
+        ? [
+            changes.length ? `  changed: ${changes.join("; ")}` : "  no setting changed",
+            ...(lost.length
+              ? [`  not kept, as they belonged to the engine replaced: ${lost.join(", ")} (give them again if they still apply)`]
+              : []),
+          ]
+        : old
+          ? [`  the old file could not be read (${old.unreadable}): written from this init's settings and the defaults only`]
+          : []),
       `  API ${apiUrl}`,
       `  engine ${config.engine}${config.engine === "openai" ? ` at ${config.engineUrl}` : config.engine === "llama" ? ` serving ${config.modelFile}` : " (deterministic, not a model)"}; models ${config.models.length ? config.models.join(", ") : "(what the engine lists)"}`,
       `  price ${config.priceBps} bps · up to ${config.maxConcurrentJobs} job(s) at once · tier ${tierLabel(config.tier)}`,
-      `  payouts to ${config.payoutAddress ?? "(none set: the local sandbox wallet, or cocoon-agent redeem --payout-address)"}; redeemed automatically at ${tonOrZero(config.redeemThresholdTon)}`,
+      `  payouts to ${config.payoutAddress ?? NO_PAYOUT_ADDRESS}; redeemed automatically at ${tonOrZero(config.redeemThresholdTon)}`,
       `  metrics on http://127.0.0.1:${config.metricsPort}/metrics`,
       kept
         ? `worker key ${keyFile} (kept: the same worker and earnings as before; its secret is never printed): worker id ${signingKey.id}`
@@ -469,6 +502,11 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
           ]
         : []),
       ...(belowCost ? [`WARNING: ${belowCost}`] : []),
+      ...(portHolder && portHolder !== signingKey.id
+        ? [
+            `WARNING: metrics port ${config.metricsPort} is held by another agent on this machine (worker ${portHolder}): this one's start would serve no metrics, and status would read the other's; give it its own: init --force --metrics-port <port>${withConfig}`,
+          ]
+        : []),
       // start refuses such a file (modelFileReadable), after init has said "next: cocoon-agent start"
       ...(modelProblem
         ? [
@@ -482,13 +520,29 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
           ]
         : []),
       // start would refuse tier tdx here (no_tee, exit 78): the next step that works is the home tier, written by init
-      // (which reads flags and environment only, not the file it replaces: hence "this init's other flags")
-      noTdx
-        ? `next: cocoon-agent init --force --tier none${withConfig} (with this init's other flags), then cocoon-agent start${withConfig}; or run start inside a TDX confidential VM`
-        : `next: cocoon-agent start${withConfig}`,
+      // (--force keeps this init's other settings)
+      // a model file start refuses: "next: start" sent the owner to that refusal (exit 78)
+      modelProblem
+        ? `next: cocoon-agent init --force --model-file <path.gguf>${withConfig} naming a GGUF file this user can read, then cocoon-agent start${withConfig}`
+        : noTdx
+          ? `next: cocoon-agent init --force --tier none${withConfig}, then cocoon-agent start${withConfig}; or run start inside a TDX confidential VM`
+          : `next: cocoon-agent start${withConfig}`,
     ].join("\n") + "\n",
   );
   return 0;
+}
+
+/**
+ * The settings of the config file init --force replaces, as the file holds them (checked as start
+ * would read them, without the environment); a file that is no valid config is named, and not kept.
+ */
+function oldSettings(file: string): { settings?: Record<string, unknown>; unreadable?: string } {
+  try {
+    resolveConfig({ file, env: {} });
+    return { settings: JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown> };
+  } catch (e) {
+    return { unreadable: (e as Error).message.replace(/\s*\n\s*/g, " ") };
+  }
 }
 
 /** ton/payout-wallet.ts toncenterPayoutWalletActive through the config's TON endpoint (loaded only here, as registryOf's reader). */
@@ -723,14 +777,27 @@ function ownCoreLimit(): string | undefined {
 const REGISTRATION_REFUSALS = new Set(["no_such_route", "bad_signature"]);
 
 /**
+ * A registration answered 4xx with no Cocoon error in it (api-client/api.ts: bad_response, a page
+ * that is not JSON; http_error, JSON of no Cocoon shape): the API URL names another server (an
+ * engine's port, a web server's 404 page). It ended start with exit 2, which the unit restarted
+ * every 15 s until its start limit, the README calling a wrong API URL a configuration error
+ * (walking the README, owner40). 408 and 429 are a proxy's passing refusals: restarted.
+ */
+function notTheApi(e: ApiError): boolean {
+  return (
+    (e.code === "bad_response" || e.code === "http_error") && e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 429
+  );
+}
+
+/**
  * Whether start failed on what no restart mends, though it comes as an API or engine error:
  * EX_CONFIG, which the unit does not restart (it used to restart exit 2 and 1 every 15 s until its
  * start limit). The embedded engine unavailable before it ever loaded: node-llama-cpp not
  * installed beside the bundle, or no llama.cpp binary for this machine.
  */
-function refusedBySetup(e: unknown, config: AgentConfig, engineReady: boolean): e is ApiError | EngineError {
-  if (e instanceof ApiError) return REGISTRATION_REFUSALS.has(e.code);
-  return e instanceof EngineError && e.code === "engine_unavailable" && config.engine === "llama" && !engineReady;
+function refusedBySetup(e: unknown, config: AgentConfig, at: { ready: boolean; registered: boolean }): e is ApiError | EngineError {
+  if (e instanceof ApiError) return REGISTRATION_REFUSALS.has(e.code) || (!at.registered && notTheApi(e));
+  return e instanceof EngineError && e.code === "engine_unavailable" && config.engine === "llama" && !at.ready;
 }
 
 /**
@@ -856,7 +923,7 @@ async function startLocked(
   // made is set aside, never deleted: another start sharing the file may have read it and
   // registered a worker with it meanwhile, and the file is the only way to redeem that worker's
   // earnings.
-  const engine = { ready: false };
+  const engine = { ready: false, registered: false };
   try {
     // tdx: Intel's collateral for the quote, cached beside the key (the state directory)
     const collateral =
@@ -880,11 +947,14 @@ async function startLocked(
         });
       }
     }
-    if (refusedBySetup(e, config, engine.ready)) {
+    if (refusedBySetup(e, config, engine)) {
       reportError(
         io,
         o.json,
-        e instanceof EngineError ? { code: e.code, message: e.message } : { code: e.code, message: registrationRefusal(e, apiUrl) },
+        // (a page that is not the API's names the URL to check already)
+        e instanceof EngineError || !REGISTRATION_REFUSALS.has(e.code)
+          ? { code: e.code, message: e.message }
+          : { code: e.code, message: registrationRefusal(e, apiUrl) },
       );
       return EX_CONFIG;
     }
@@ -952,7 +1022,7 @@ async function serving(
     metrics: ReturnType<typeof createAgentMetrics>;
     served: Awaited<ReturnType<typeof serveMetrics>> | undefined;
     /** set once the engine answered with the models to offer: a failure before it is the engine's refusal */
-    engine: { ready: boolean };
+    engine: { ready: boolean; registered?: boolean };
   },
 ): Promise<number> {
   const { config, apiUrl, signingKey, tier, quoteProvider, collateral, log, metrics, served } = x;
@@ -1004,7 +1074,7 @@ async function serving(
       config.engine === "llama"
         ? await engine.models()
         : config.engine === "openai"
-          ? await engineModels(engine, config.models, log, { signal })
+          ? await engineModels(engine, config.models, log, { signal, onWait: (e) => metrics.error("engine", e.code, e.message) })
           : config.models.length
             ? builtinModels(config.models, await engine.models())
             : await engine.models();
@@ -1060,6 +1130,7 @@ async function serving(
       engineHealth: { everyMs: config.engineHealthEveryMs, timeoutsBeforeDown: config.engineTimeoutsBeforeDown },
       signal,
     });
+    x.engine.registered = true;
     log.info("serving", {
       workerId: agent.workerId,
       models,
@@ -1200,7 +1271,13 @@ export async function engineModels(
   engine: Pick<Engine, "models" | "name" | "health">,
   configured: string[],
   log: { info(msg: string, data?: Record<string, unknown>): void; warn(msg: string, data?: Record<string, unknown>): void },
-  o: { backoff?: BackoffOptions; sleep?: (ms: number) => Promise<void>; signal?: AbortSignal } = {},
+  o: {
+    backoff?: BackoffOptions;
+    sleep?: (ms: number) => Promise<void>;
+    signal?: AbortSignal;
+    /** each failed try that is waited out: status's "last error" (it said "none" while start waited, the reason only in the log) */
+    onWait?: (e: EngineError) => void;
+  } = {},
 ): Promise<string[]> {
   const wait = backoff(o.backoff);
   const sleep = o.sleep ?? ((ms: number) => sleepUnlessAborted(ms, o.signal));
@@ -1243,6 +1320,7 @@ export async function engineModels(
         return configured;
       }
       const ms = wait.next();
+      o.onWait?.(e);
       log.warn("engine not answering yet: waiting before registering", {
         engine: engine.name,
         code: e.code,
@@ -1324,11 +1402,19 @@ async function status(o: ConnectionOptions & { config?: string; metricsPort?: nu
     );
   } else {
     lines.push(`  the coordinator did not answer: ${(remote as PromiseRejectedResult).reason?.message}`);
+    // an outage read as "no earnings shown" asks whether they are lost: the running agent's last reading says what stands
+    if (doc?.account)
+      lines.push(
+        `  earned ${formatTon(doc.account.earned)} · redeemed ${formatTon(doc.account.redeemed)} at the coordinator's last answer (${new Date(doc.account.checkedAt).toISOString()}); earnings are kept there, not lost while it is down`,
+      );
   }
   if (doc?.lastRedeem)
     lines.push(
       `  last payout ${new Date(doc.lastRedeem.at).toISOString()}: ${doc.lastRedeem.sendYourself ? `voucher for ${formatTon(doc.lastRedeem.cumulative)} waiting to be sent` : `paid ${formatTon(doc.lastRedeem.paid)}`}`,
     );
+  // while the engine does not answer, why (a job failed since says only its code)
+  if (doc?.engineError && (doc.state === "starting" || doc.state === "engine_down"))
+    lines.push(`  engine not answering (${new Date(doc.engineError.at).toISOString()}): ${doc.engineError.msg}`);
   lines.push(`  last error: ${doc?.lastError ? `${new Date(doc.lastError.at).toISOString()} ${doc.lastError.msg}` : "none"}`);
   io.out.write((o.json ? JSON.stringify(json, null, 2) : lines.join("\n")) + "\n");
   return 0;

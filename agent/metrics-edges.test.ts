@@ -608,3 +608,27 @@ describe("agent metrics: a job the owner's policy refuses", () => {
     expect(samples(text, "cocoon_agent_jobs_total")).toContain('cocoon_agent_jobs_total{outcome="refused"} 1');
   }, 15_000);
 });
+
+describe("the status document's engineError", () => {
+  it("keeps why the engine does not answer after a failed job overwrites lastError, until the agent serves again", () => {
+    // Prepare
+    const { m, clock } = clocked();
+    // Act
+    m.error("engine", "engine_unavailable", "cannot reach the engine at http://127.0.0.1:8000/health (ECONNREFUSED)");
+    m.setState("engine_down");
+    clock.t += 1000;
+    m.error("job", "engine_unavailable", "job job_1: engine_unavailable");
+    const down = m.doc();
+    m.setState("serving");
+    const back = m.doc();
+    // Assess
+    expect(down.lastError?.msg).toBe("job: job job_1: engine_unavailable");
+    expect(down.engineError).toEqual({
+      at: T0,
+      msg: "cannot reach the engine at http://127.0.0.1:8000/health (ECONNREFUSED)",
+      code: "engine_unavailable",
+    });
+    expect(AgentStatusDoc.safeParse(down).success).toBe(true);
+    expect(back.engineError).toBeUndefined();
+  });
+});

@@ -122,6 +122,12 @@ export const AgentStatusDoc = z.object({
     })
     .optional(),
   lastError: z.object({ at: z.number().int(), msg: z.string(), code: z.string().optional() }).optional(),
+  /**
+   * Why the engine is not answering, while it is not (state starting or engine_down): the job it
+   * then failed overwrote lastError ("job …: engine_unavailable"), and the reason was lost to status.
+   * Cleared once the agent serves.
+   */
+  engineError: z.object({ at: z.number().int(), msg: z.string(), code: z.string().optional() }).optional(),
 });
 export type AgentStatusDoc = z.infer<typeof AgentStatusDoc>;
 
@@ -189,6 +195,7 @@ export function createAgentMetrics(o: { now?: () => number } = {}) {
     },
     setState(state: AgentStatusDoc["state"]) {
       status.state = state;
+      if (state === "serving") delete status.engineError;
     },
     jobFinished(
       outcome: JobOutcome,
@@ -235,6 +242,7 @@ export function createAgentMetrics(o: { now?: () => number } = {}) {
       const label = labelCode(code);
       errors.inc({ where, code: label });
       status.lastError = { at: now(), msg: `${where}: ${msg}`.slice(0, 300), code: label };
+      if (where === "engine") status.engineError = { at: now(), msg: msg.slice(0, 300), code: label };
     },
     account(a: { earned: string; redeemed: string }) {
       status.account = { earned: a.earned, redeemed: a.redeemed, checkedAt: now() };

@@ -77,6 +77,9 @@ describe("cocoon-agent init and start with a model file that cannot be served", 
     // Assess
     expect(r.code).toBe(0);
     expect(r.out).toContain(`WARNING: the model file ${missing} cannot be served: there is no such file; start refuses it (exit 78)`);
+    // the next step is a file that loads, not the start that refuses this one
+    expect(r.out).toMatch(/\nnext: cocoon-agent init --force --model-file <path\.gguf> naming a GGUF file/);
+    expect(r.out).not.toContain("next: cocoon-agent start");
   });
 
   it("start refuses a file that is no GGUF with bad_config, exit 78 (not restarted), before it makes a worker key", async () => {

@@ -85,6 +85,28 @@ describe("cocoon-agent start: a signal before the agent is up", () => {
     }
   }, 60_000);
 
+  it("while an engine is waited for, /status (cocoon-agent status) is starting with the engine's error as its last error, not none", async () => {
+    // Prepare: the engine is not up; status used to say "last error: none" while only the log said why (owner40's walk)
+    const metricsPort = await closedPort();
+    const engineUrl = `http://127.0.0.1:${await closedPort()}/v1`;
+    const api = `http://127.0.0.1:${await closedPort()}`;
+    const agent = startFromSources(["--api", api, "--engine", "openai", "--engine-url", engineUrl, "--metrics-port", String(metricsPort)]);
+    try {
+      await agent.waitFor("engine not answering yet", 30_000);
+      // Act
+      const doc = (await (await fetch(`http://127.0.0.1:${metricsPort}/status`)).json()) as {
+        state: string;
+        lastError?: { msg: string; code?: string };
+      };
+      // Assess
+      expect(doc.state).toBe("starting");
+      expect(doc.lastError?.code).toBe("engine_unavailable");
+      expect(doc.lastError?.msg).toMatch(new RegExp(`^engine: cannot reach the engine at ${engineUrl.replace(/\/v1$/, "")}`));
+    } finally {
+      if (agent.child.exitCode === null) agent.child.kill("SIGKILL");
+    }
+  }, 60_000);
+
   it("stopOnSignals: the first signal aborts, a second is only noted, and dispose leaves no listener", () => {
     // Prepare
     const signals = new EventEmitter();
