@@ -184,6 +184,7 @@ async function execute(o: Run) {
   } as unknown as ApiClient;
   const stats = freshStats();
   const logs: Array<[string, Record<string, unknown> | undefined]> = [];
+  const infos: Array<[string, Record<string, unknown> | undefined]> = [];
   const events = o.keyEvents;
   const key = events
     ? new Proxy(signingKey, {
@@ -197,7 +198,7 @@ async function execute(o: Run) {
     executeContext({ signingKey, kemKey }, api, o.engine, {
       signingKey: key,
       now: o.now ?? (() => 1_700_000_000_000),
-      log: { info() {}, warn: (msg, data) => logs.push([msg, data]) },
+      log: { info: (msg, data) => infos.push([msg, data]), warn: (msg, data) => logs.push([msg, data]) },
       stats,
       ...(o.chunking ? { chunking: o.chunking } : {}),
       ...(o.relay === "sqs" ? { relayPublisher: async (_s, chunks) => record(chunks) } : {}),
@@ -223,7 +224,7 @@ async function execute(o: Run) {
     if (failed?.kind !== "failed" || !failed.reply) throw new Error("no sealed failure");
     return JSON.parse(new TextDecoder().decode(openReply(failed.reply as SealedReply, header, signingKey.id, replyKey)));
   };
-  return { results, completed, failed, chunks, failure, stats, logs, published, order, routes, header, envelope, workerId: signingKey.id };
+  return { results, completed, failed, chunks, failure, stats, logs, infos, published, order, routes, header, envelope, workerId: signingKey.id };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -1045,6 +1046,34 @@ describe("defaultChunking: from the environment, positive integers only", () => 
   });
   it.each(["0", "-5", "1.5", "abc"])("%s: the default", (v) => {
     expect(withEnv([v, v, v])).toEqual({ intervalMs: 1000, maxTokens: 4096, maxBytes: 32 * 1024 });
+  });
+});
+
+describe("executeJob: a completed job's log line (owner40: only failures were logged)", () => {
+  it("names the job, model, counts, what the worker earned and how long it took; never the text", async () => {
+    // Prepare: an engine that answers a known text; a coordinator crediting 17 of a cost of 20
+    let t = 1_700_000_000_000;
+    const { engine } = answers(["a secret answer"], { promptTokens: 5, completionTokens: 3 });
+    // Act
+    const r = await execute({
+      engine,
+      now: () => (t += 10),
+      postResult: () => ({ status: "completed", duplicate: false, cost: "20", credit: "17" }),
+    });
+    // Assess
+    const done = r.infos.filter(([m]) => m === "job done");
+    expect(done).toEqual([
+      ["job done", { jobId: JOB_ID, model: r.header.model, promptTokens: 5, completionTokens: 3, earned: "17", ms: expect.any(Number) }],
+    ]);
+    expect(done[0]![1]!.ms).toBeGreaterThan(0);
+    expect(JSON.stringify(r.infos)).not.toContain("secret");
+  });
+  it("a result the coordinator already had: logged as a duplicate, no second earning; a failure logs no job done", async () => {
+    const dup = await execute({ engine: answers(["x"]).engine, postResult: () => ({ status: "completed", duplicate: true }) });
+    expect(dup.infos.find(([m]) => m === "job done")?.[1]).toMatchObject({ duplicate: true });
+    expect(dup.infos.find(([m]) => m === "job done")?.[1]).not.toHaveProperty("earned");
+    const failed = await execute({ engine: answers(["a"]).engine, rawPlaintext: new TextEncoder().encode("not json") });
+    expect(failed.infos.filter(([m]) => m === "job done")).toEqual([]);
   });
 });
 

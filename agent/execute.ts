@@ -862,6 +862,7 @@ export function failureReport(job: AgentJob, code: FailureCode, reply?: SealedRe
 export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<void> {
   const { api, workerId, stats, log } = ctx;
   const header = job.envelope.header;
+  const startedAt = ctx.now();
   let writer: ChunkWriter | undefined;
   try {
     let plain: RequestPlaintextParsed;
@@ -927,6 +928,16 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
     stats.jobs++;
     stats.promptTokens += usage.promptTokens;
     stats.completionTokens += usage.completionTokens;
+    // An owner watching the log sees each job it is paid for (owner40: only failures were logged).
+    // Counts and money only, as the receipt already tells the coordinator: never the request's text.
+    log.info("job done", {
+      jobId: job.jobId,
+      model: header.model,
+      promptTokens: usage.promptTokens,
+      completionTokens: usage.completionTokens,
+      ...(taken.duplicate ? { duplicate: true } : { earned: taken.credit ?? taken.cost }),
+      ms: ctx.now() - startedAt,
+    });
   } catch (e) {
     writer?.cancel();
     stats.failed++;
