@@ -224,7 +224,22 @@ async function execute(o: Run) {
     if (failed?.kind !== "failed" || !failed.reply) throw new Error("no sealed failure");
     return JSON.parse(new TextDecoder().decode(openReply(failed.reply as SealedReply, header, signingKey.id, replyKey)));
   };
-  return { results, completed, failed, chunks, failure, stats, logs, infos, published, order, routes, header, envelope, workerId: signingKey.id };
+  return {
+    results,
+    completed,
+    failed,
+    chunks,
+    failure,
+    stats,
+    logs,
+    infos,
+    published,
+    order,
+    routes,
+    header,
+    envelope,
+    workerId: signingKey.id,
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
