@@ -11,6 +11,14 @@ export type {
   WithdrawalMatch,
 } from "./types";
 
+/** What ChainReader.chainView answers. */
+export interface ChainView {
+  /** chain time (ms since epoch) of the state read */
+  at: number;
+  /** the vault's last transaction in that state (lt); null when it has none */
+  lastLt: string | null;
+}
+
 /** Read side of the chain: the vault's transactions in ascending (lt) order, and its balance. */
 export interface ChainReader {
   /**
@@ -19,6 +27,15 @@ export interface ChainReader {
    */
   getVaultTransactions(after: Cursor | null, limit: number): Promise<{ txs: VaultTx[]; cursor: Cursor | null }>;
   getVaultBalance(): Promise<bigint>;
+  /**
+   * The newest state of the chain the reader can see, where its view can lag the wall clock
+   * (toncenter: its sync time, `sync_utime`, and the vault's last transaction in that state). A
+   * pass vouches only for what the chain showed it: its caught-up time is the earlier of its
+   * start and `at`, and only if its history reached `lastLt` (toncenter answers history from its
+   * archival nodes, which may lag the node that answered the state). Withdrawals are released on
+   * that time (core/withdrawals.ts). Absent: the reader sees the chain as of now (the local sandbox).
+   */
+  chainView?(): Promise<ChainView>;
 }
 
 /** What the watcher needs from the ledger. Every method is idempotent per transaction hash. */

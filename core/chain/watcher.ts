@@ -9,8 +9,9 @@
  *   chain.unmatched-outflow  value left the vault with no matching signed withdrawal/voucher
  *   chain.undercollateral    vault balance < liabilities (requester balances + unredeemed earnings),
  *                           both as of the same last transaction (see runWatcher)
- *   chain.lag               transactions older than the threshold still unprocessed, or no
- *                           successful pass for longer than the threshold
+ *   chain.lag               transactions older than the threshold still unprocessed, no
+ *                           successful pass for longer than the threshold, or the reader's view
+ *                           of the chain (toncenter's sync time) that far behind the wall clock
  *   chain.withdrawal-after-release  a withdrawal landed whose reservation had been released as
  *                           expired: debited from the requester again (possibly into debt)
  *   chain.uncredited-inflow value the vault kept without a DepositCredited log (nobody credited)
@@ -108,8 +109,15 @@ export async function runWatcher(o: WatcherOptions): Promise<WatcherReport> {
   }
 
   // What the chain shows when the pass starts is all read by the end of a pass that did not
-  // stop at its page limit: that start time is what "caught up" vouches for.
+  // stop at its page limit: that start time is what "caught up" vouches for, or the reader's
+  // chain time when it is older. An indexer whose view lags (toncenter minutes behind) shows
+  // nothing of a withdrawal that landed in the lag: a pass vouching for its wall-clock start
+  // would let core/withdrawals release it as expired and unspent (a double spend, left to the
+  // after-release debt to notice).
   const startedAt = o.now();
+  let vouchedAt: number | null = startedAt;
+  /** the vault's last transaction in the reader's state (chainView): a history that stops below it is behind */
+  let lastLt: bigint | null = null;
   let cursor = await o.ledger.getCursor();
   report.cursor = cursor;
   let oldestPendingUtime: number | null = null;
@@ -136,6 +144,32 @@ export async function runWatcher(o: WatcherOptions): Promise<WatcherReport> {
   };
   let collateral: { vaultBalance: bigint; liabilities: bigint } | null = null;
   try {
+    if (o.reader.chainView) {
+      // Unreadable: the pass still credits what it reads (deposits must not wait on it), but
+      // vouches for nothing, so no withdrawal is released on it.
+      const view = await o.reader.chainView().catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+      if (view instanceof Error || !Number.isFinite(view.at)) {
+        vouchedAt = null;
+        await raise({
+          key: "chain.reader-error",
+          severity: "warning",
+          title: "the chain reader's view of the chain could not be read: this pass credits, but releases no expired withdrawal",
+          details: { error: view instanceof Error ? view.message : `not a time: ${view.at}`, cursor },
+        });
+      } else {
+        vouchedAt = Math.min(startedAt, view.at);
+        lastLt = view.lastLt === null ? null : BigInt(view.lastLt);
+        const behind = Math.floor((startedAt - view.at) / 1000);
+        if (behind > o.lagThresholdSeconds) {
+          await raise({
+            key: "chain.lag",
+            severity: "warning",
+            title: "the chain reader's view (toncenter) is behind the wall clock: expired withdrawals wait for it",
+            details: { readerBehindSeconds: behind, thresholdSeconds: o.lagThresholdSeconds },
+          });
+        }
+      }
+    }
     await readToEnd();
     // Collateral: the vault must hold at least what the ledger owes, compared at ONE point of
     // the vault's history. The balance is the chain's as of when it is read, the liabilities
@@ -202,7 +236,18 @@ export async function runWatcher(o: WatcherOptions): Promise<WatcherReport> {
       });
     }
   }
-  await o.ledger.markPass(o.now(), { caughtUpAsOf: report.hasMore ? null : startedAt });
+  // A history that did not reach the state's last transaction (an archival node behind the one
+  // that answered the state) showed less than the chain had: the pass vouches for nothing.
+  const historyBehind = lastLt !== null && (report.cursor === null || BigInt(report.cursor.lt) < lastLt);
+  if (historyBehind && !report.hasMore) {
+    await raise({
+      key: "chain.lag",
+      severity: "warning",
+      title: "the chain reader's history (toncenter) stops below the vault's last transaction: expired withdrawals wait for it",
+      details: { historyLt: report.cursor?.lt ?? null, lastLt: String(lastLt) },
+    });
+  }
+  await o.ledger.markPass(o.now(), { caughtUpAsOf: report.hasMore || historyBehind ? null : vouchedAt });
   return report;
 }
 

@@ -263,3 +263,26 @@ describe("the reader's walk, edge by edge", () => {
     expect(asked).toEqual([{ limit: 3, lt: "30", hash: txAt(30).hash().toString("base64"), inclusive: true, to_lt: "10", archival: true }]);
   });
 });
+
+describe("session 40: the reader's view of the chain (ChainReader.chainView)", () => {
+  it("is toncenter's state when given (sync time in ms, the vault's last transaction), and absent otherwise", async () => {
+    // Prepare
+    const { client } = historyOf(3);
+    const states = [
+      { timestampt: 1_750_000_321, lastTransaction: { lt: "42" } },
+      { timestampt: 1_750_000_400, lastTransaction: null },
+    ];
+    const reader = new VaultHistoryReader(client, "vault", { chainState: async () => states.shift()! });
+    const plain = new VaultHistoryReader(client, "vault");
+
+    // Act
+    const views = [await reader.chainView!(), await reader.chainView!()];
+
+    // Assess
+    expect(views).toEqual([
+      { at: 1_750_000_321_000, lastLt: "42" },
+      { at: 1_750_000_400_000, lastLt: null },
+    ]);
+    expect(plain.chainView).toBeUndefined();
+  });
+});

@@ -12,7 +12,7 @@
  * against those on random bodies, well-formed and not.
  */
 import { accountIdFromUint } from "../../core/chain/account";
-import type { ChainReader } from "../../core/chain/ports";
+import type { ChainReader, ChainView } from "../../core/chain/ports";
 import type { Cursor, VaultTx, VaultTxKind } from "../../core/chain/types";
 import { memoryVaultWalk, type VaultWalk, type VaultWalkStore, type WalkPoint } from "../../core/chain/vault-walk";
 
@@ -324,6 +324,12 @@ export interface VaultHistoryReaderOptions {
   archival?: boolean;
   /** where the walk's progress is kept (the chain-watcher Lambda: the store); default this process only */
   walk?: VaultWalkStore;
+  /**
+   * The vault's state as toncenter sees it (toncenter-client.ts getContractState: `timestampt`,
+   * its sync time in unix s, and the vault's last transaction): served as ChainReader.chainView.
+   * The chain-watcher Lambda sets it, since toncenter can lag the chain by minutes.
+   */
+  chainState?: () => Promise<{ timestampt: number; lastTransaction: { lt: string } | null }>;
 }
 
 /** toncenter did not answer a page the walk read before (its newest transaction missing): nothing is served from it. */
@@ -370,6 +376,11 @@ export class VaultHistoryReader<A, T extends TransactionLike> implements ChainRe
   private readonly pageSize: number;
   /** the last page read: served again without asking toncenter while the cursor is inside it */
   private page: Page<T> | null = null;
+  /**
+   * ChainReader.chainView, when `chainState` is given: toncenter's history can lag the chain by
+   * minutes; the watcher vouches for no more than this (core/chain/watcher.ts).
+   */
+  readonly chainView?: () => Promise<ChainView>;
 
   constructor(
     protected readonly client: HistoryClient<A, T>,
@@ -379,6 +390,12 @@ export class VaultHistoryReader<A, T extends TransactionLike> implements ChainRe
     this.walks = opts.walk ?? memoryVaultWalk();
     // 2 at least: a page asked for from (lt, hash) inclusive starts with that transaction again
     this.pageSize = Math.max(2, Math.min(opts.pageSize ?? TONCENTER_MAX_LIMIT, TONCENTER_MAX_LIMIT));
+    const state = opts.chainState;
+    if (state)
+      this.chainView = async () => {
+        const s = await state();
+        return { at: s.timestampt * 1000, lastLt: s.lastTransaction?.lt ?? null };
+      };
   }
 
   async getVaultTransactions(after: Cursor | null, limit: number) {

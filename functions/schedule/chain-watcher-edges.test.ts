@@ -620,6 +620,26 @@ describe("the Lambda handler: built from its environment", () => {
     expect(ton.calls.every((c) => c.apiKey === undefined)).toBe(true);
   });
 
+  it("session 40: a pass over a toncenter 15 minutes behind is caught up as of toncenter's sync time, and raises chain.lag", async () => {
+    // Prepare: toncenter synced up to NOW − 900 s; the Lambda's clock at NOW
+    const ton = await startToncenterStandin(({ method }) => {
+      if (method === "getTransactions") return [];
+      if (method === "getAddressInformation")
+        return { balance: "5", state: "active", data: "", code: "", last_transaction_id: { lt: "0", hash: "" }, sync_utime: NOW - 900 };
+      return { gas_used: 0, exit_code: 11, stack: [] };
+    });
+    stubEnv({ COCOON_TON_ENDPOINT: ton.endpoint, COCOON_VAULT_ADDRESS: VAULT, COCOON_ALERT_TOPIC_ARN: "arn:aws:sns:us-east-1:1:a" });
+    const core = lambdaCore();
+
+    // Act
+    const handler = await coldStart();
+    await handler();
+
+    // Assess
+    expect(await createChainLedger(core.store).lastCaughtUpAt()).toBe((NOW - 900) * 1000);
+    expect(lambda.sns[0]!.raised).toEqual(["chain.lag"]);
+  });
+
   it("with a chat id but no bot token: no Telegram channel", async () => {
     // Prepare
     const ton = await toncenter();

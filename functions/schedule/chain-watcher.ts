@@ -220,6 +220,9 @@ export async function lambdaChainWatcherDeps(): Promise<ChainWatcherDeps> {
     // vault transactions longer than one pass walks cannot stall the watcher; ton-vault-tx.ts).
     reader: new VaultHistoryReader(client, vault, {
       walk: new StoreVaultWalk(core.store, () => core.clock.now()),
+      // toncenter's sync time: a pass vouches for no more of the chain than toncenter has seen,
+      // so a lagging toncenter cannot get a landed withdrawal released as expired
+      chainState: () => client.getContractState(vault),
     }),
     alerts: fanoutAlerts(channels),
     lagThresholdSeconds: env.COCOON_CHAIN_LAG_SECONDS,
