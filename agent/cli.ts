@@ -1121,6 +1121,8 @@ async function serving(
         ...(collateral ? { collateral } : {}),
         ...(modelDigests ? { modelDigests } : {}),
       }),
+      // told the coordinator's collateral age bound before each registration's evidence
+      ...(collateral ? { collateral } : {}),
       log,
       metrics,
       registerRetryMs: Infinity,

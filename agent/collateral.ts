@@ -19,7 +19,8 @@
  * believed). The agent reads the dates only to know when to fetch again.
  *
  * Kept in the state directory (one file per FMSPC and CA), fetched again well before it is too
- * old for the policy (`maxCollateralAgeSeconds`, counted from Intel's issueDate) or past any of
+ * old for the policy (`maxCollateralAgeSeconds`, counted from Intel's issueDate: the
+ * coordinator's, named with each registration nonce, else the bundled policy's) or past any of
  * its nextUpdates, and used from the cache while the PCCS is down. Once the cached copy is too old
  * to pass, no evidence is made: `collateral_stale` is logged by name and thrown, rather than
  * evidence sent that the coordinator would refuse.
@@ -32,6 +33,7 @@ import { defaultPolicy } from "../core/attestation/policy";
 import { TdxCollateral } from "../core/attestation/tdx/collateral";
 import { parseTdxQuote, pemCertificates } from "../core/attestation/tdx/quote";
 import { parseCertificate, parseCrl, pckExtension } from "../core/attestation/tdx/x509";
+import type { AttestationBounds } from "../events/api";
 import type { AgentLog } from "./execute";
 
 /** Intel's Provisioning Certification Service: the default when the owner names no PCCS. */
@@ -312,6 +314,12 @@ interface Entry extends CacheFile {
 export interface CollateralSource {
   /** Collateral for `quote` that the verifier will accept at `now` (ms, the coordinator's clock); throws CollateralError. */
   forQuote(quote: Uint8Array, now: number): Promise<TdxCollateral>;
+  /**
+   * The bounds the coordinator judges registrations by (its nonce answer's `attestationPolicy`),
+   * used from now on in place of `maxAgeSeconds`: the coordinator's bound, or none where it names
+   * none. `undefined` (a coordinator too old to say): the bundled policy's again.
+   */
+  coordinatorBounds(b: AttestationBounds | undefined): void;
 }
 
 export interface CollateralSourceOptions {
@@ -319,7 +327,10 @@ export interface CollateralSourceOptions {
   stateDir: string;
   /** PCCS or PCS base URL (default Intel's PCS) */
   pccsUrl?: string;
-  /** the policy's bound on the collateral's age (Policy.maxCollateralAgeSeconds); default the bundled policy's (none: Intel's nextUpdate only) */
+  /**
+   * the policy's bound on the collateral's age (Policy.maxCollateralAgeSeconds) until the
+   * coordinator names its own (coordinatorBounds); default the bundled policy's (none: Intel's nextUpdate only)
+   */
   maxAgeSeconds?: number;
   /** fetch again at least this often, ms (default 12 h: well inside any sensible maxCollateralAgeSeconds and Intel's 30 days) */
   refreshEveryMs?: number;
@@ -339,8 +350,10 @@ const iso = (t: number) => (Number.isFinite(t) ? new Date(t).toISOString() : Str
  */
 export function collateralSource(o: CollateralSourceOptions): CollateralSource {
   const pccsUrl = o.pccsUrl ?? INTEL_PCS_URL;
-  const maxAgeSeconds = o.maxAgeSeconds ?? defaultPolicy.maxCollateralAgeSeconds;
-  const maxAgeMs = maxAgeSeconds === undefined ? Infinity : maxAgeSeconds * 1000;
+  const bundledMaxAgeSeconds = o.maxAgeSeconds ?? defaultPolicy.maxCollateralAgeSeconds;
+  /** the bound in force: the bundled one until the coordinator names its own (coordinatorBounds) */
+  let maxAgeSeconds = bundledMaxAgeSeconds;
+  let maxAgeMs = maxAgeSeconds === undefined ? Infinity : maxAgeSeconds * 1000;
   const refreshEveryMs = o.refreshEveryMs ?? 12 * 3_600_000;
   const retryMs = o.retryMs ?? 5 * 60_000;
   const log = o.log;
@@ -415,6 +428,7 @@ export function collateralSource(o: CollateralSourceOptions): CollateralSource {
   const stale = (k: CollateralKey, e: Entry | undefined, why: string): CollateralError => {
     const data = {
       code: "collateral_stale",
+      maxCollateralAgeSeconds: maxAgeSeconds ?? "none",
       fmspc: k.fmspc,
       ca: k.ca,
       pccs: pccsRoot(pccsUrl),
@@ -434,6 +448,19 @@ export function collateralSource(o: CollateralSourceOptions): CollateralSource {
   };
 
   return {
+    coordinatorBounds(b) {
+      const next = b === undefined ? bundledMaxAgeSeconds : b.maxCollateralAgeSeconds;
+      if (next === maxAgeSeconds) return;
+      log?.info("tdx collateral age bound changed", {
+        maxCollateralAgeSeconds: next ?? "none",
+        was: maxAgeSeconds ?? "none",
+        from: b ? `the coordinator's policy v${b.policyVersion}` : "the bundled policy (the coordinator names none)",
+      });
+      maxAgeSeconds = next;
+      maxAgeMs = next === undefined ? Infinity : next * 1000;
+      // what is held is judged again: a shorter bound brings its refresh forward, or makes it stale
+      for (const [id, e] of entries) entries.set(id, entryOf(e));
+    },
     async forQuote(quote, now) {
       const k = collateralKeyOf(quote);
       const id = idOf(k);

@@ -26,6 +26,7 @@ import type { PolicyCache } from "../core/policy-registry";
 import { policyRefusal, voucherCheck } from "./attest";
 import { redeemMessage } from "../api-client/vault-messages";
 import { ConfigError } from "./config";
+import { CollateralError, type CollateralSource } from "./collateral";
 
 // The job execution lives in execute.ts; these stay importable from here.
 export { failureCode, type AgentLog, type AgentStats } from "./execute";
@@ -46,6 +47,12 @@ export interface AgentOptions {
    * registration refused as evidence_from_future).
    */
   attest: (nonce: Uint8Array, at?: number) => Promise<AttestationDoc>;
+  /**
+   * tdx: the collateral source `attest` uses (agent/collateral.ts), told before each
+   * registration's evidence is made the collateral age bound the coordinator judges it by (named
+   * in the nonce's answer; an older coordinator names none, and the bundled policy's stays).
+   */
+  collateral?: Pick<CollateralSource, "coordinatorBounds">;
   jobSource?: JobSource;
   /** Override of the interval the coordinator asks for at registration. */
   heartbeatMs?: number;
@@ -205,7 +212,8 @@ export function transient(e: unknown): boolean {
   return e instanceof ApiError && ((e.status === 0 && e.code === "unreachable") || e.status >= 500 || e.status === 429);
 }
 
-const codeOf = (e: unknown) => (e instanceof ApiError || e instanceof EngineError ? e.code : "error");
+/** The named code of `e` for logs and metrics (collateral_stale: the agent cannot make evidence that passes). */
+const codeOf = (e: unknown) => (e instanceof ApiError || e instanceof EngineError || e instanceof CollateralError ? e.code : "error");
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 type ResultAnswer = z.output<typeof API.postResult.response>;
@@ -426,7 +434,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   /** Set once a registration was sent while `o.signal` may abort it: it may have landed although we gave up on its answer. */
   let registrationSent = false;
   const register = async (signal?: AbortSignal) => {
-    const { nonce } = await api.request(API.workerNonce, signal ? { signal } : {});
+    const { nonce, attestationPolicy } = await api.request(API.workerNonce, signal ? { signal } : {});
+    o.collateral?.coordinatorBounds(attestationPolicy);
     const attestation = await o.attest(b64u.decode(nonce), api.serverTime());
     // ---- issue 11 (OpenAI drop-in): each model goes with what the engine can do with it, for
     // /v1/models and for cocoon serve's 400s that name the parameter a model cannot honour.
@@ -861,6 +870,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         stats.challenges++;
       } catch (e) {
         error("challenge", e, { challengeId: c.challengeId });
+        cannotAttestIf(e);
       }
     })().finally(() => challenging.delete(p));
     challenging.add(p);
@@ -871,6 +881,28 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   let needRegister = false;
   const reattest = backoff(o.backoff);
   let nextRegisterTry = 0;
+  /**
+   * The agent cannot make evidence that passes: its attester threw a CollateralError (no Intel
+   * collateral the verifier would accept, collateral_stale; or a quote it cannot read), at a
+   * re-registration or a challenge. Until a registration with fresh evidence succeeds (tried on
+   * the re-attestation backoff meanwhile, not only when the verdict is due) it heartbeats offline,
+   * as for an engine that is down: off the candidate lists.
+   *
+   * Why not heartbeat on until the verdict expires: the verdict the coordinator holds may still
+   * be live (bounded by the document's age, or by a collateral age bound the agent did not know),
+   * but this worker answers no requester's challenge, and a requester who verifies its evidence
+   * afresh finds the collateral expired; one offered it would wait out a challenge or be refused
+   * rather than be given a worker that can prove itself. Where the verdict has lapsed already the
+   * offline beat changes nothing. Jobs already running finish; the registration lists it again.
+   */
+  let cannotAttest = false;
+  const cannotAttestIf = (e: unknown) => {
+    if (!(e instanceof CollateralError) || cannotAttest || stopped) return;
+    cannotAttest = true;
+    needRegister = true;
+    log.warn("cannot attest: leaving the candidate lists until fresh evidence passes", { code: e.code });
+    void api.request(API.heartbeat, { body: { load: inFlight, offline: true }, signal: beatLimit() }).catch(() => {});
+  };
   const redeemEvery = o.redeem?.checkEveryMs ?? 15 * 60_000;
   let nextRedeemCheck = o.redeem ? now() + Math.min(redeemEvery, 60_000) : Infinity;
   const redeemWait = backoff({ baseMs: 30_000, capMs: 30 * 60_000, ...(o.backoff?.random ? { random: o.backoff.random } : {}) });
@@ -884,7 +916,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const beat = async () => {
     lastBeat = now();
     try {
-      const h = await api.request(API.heartbeat, { body: { load: inFlight, offline: engineDown }, signal: beatLimit() });
+      const h = await api.request(API.heartbeat, { body: { load: inFlight, offline: engineDown || cannotAttest }, signal: beatLimit() });
       reg = { ...reg, attestationExpiresAt: h.attestationExpiresAt };
     } catch (e) {
       if (e instanceof ApiError && e.code === "not_a_worker") needRegister = true; // a coordinator that lost us
@@ -944,9 +976,14 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         reattest.reset();
         lastBeat = now();
         log.info("re-registered with fresh evidence", { tier: reg.tier, attestationExpiresAt: reg.attestationExpiresAt });
+        if (cannotAttest) {
+          cannotAttest = false; // the registration put the worker back on the lists
+          log.info("attesting again: back on the candidate lists");
+        }
       } catch (e) {
         nextRegisterTry = now() + reattest.next();
         error("register", e);
+        cannotAttestIf(e);
       }
     }
     if (engineDown && now() >= nextProbeAt) {

@@ -2,6 +2,7 @@ import type { AttestationDoc, AttestationTier } from "../events/attestation";
 import {
   MAX_WORKER_MODELS,
   type AgentWake,
+  type AttestationBounds,
   type Candidate,
   type HeldCandidate,
   type ModelCapabilities,
@@ -150,7 +151,14 @@ export async function issueRegistrationNonce(deps: CoreDeps, workerId: string) {
   const nonce = b64u.encode((deps.random ?? systemRandom).bytes(32));
   const expiresAt = deps.clock.now() + 5 * 60_000;
   await deps.store.transact([{ op: "put", table: "nonces", item: { ...nonceKey(workerId), nonce, ttl: Math.ceil(expiresAt / 1000) } }]);
-  return { nonce, expiresAt };
+  // The bound the registration will be judged by (registerWorker verifies against deps.policy):
+  // told now, before the agent makes its evidence, so its collateral is fetched against it.
+  const { version, maxCollateralAgeSeconds } = deps.policy;
+  const attestationPolicy: AttestationBounds = {
+    policyVersion: version,
+    ...(maxCollateralAgeSeconds !== undefined ? { maxCollateralAgeSeconds } : {}),
+  };
+  return { nonce, expiresAt, attestationPolicy };
 }
 
 /**

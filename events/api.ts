@@ -447,7 +447,33 @@ export const RegisterWorkerRequest = /* @__PURE__ */ (() =>
   }))();
 export type RegisterWorkerRequest = z.infer<typeof RegisterWorkerRequest>;
 
-export const NonceResponse = /* @__PURE__ */ (() => z.object({ nonce: z.string(), expiresAt: z.number().int() }))();
+/**
+ * What of the coordinator's attestation policy an agent must know before it makes evidence:
+ * today the bound on the TDX collateral's age (Policy.maxCollateralAgeSeconds; absent: the
+ * coordinator bounds it by Intel's nextUpdate only), so that the agent fetches fresh collateral
+ * against the bound it is judged by, not the one it was built with.
+ */
+export const AttestationBounds = /* @__PURE__ */ (() =>
+  z.object({
+    /** the policy's version, for the agent's log */
+    policyVersion: z.number().int().positive(),
+    maxCollateralAgeSeconds: z.number().int().positive().optional(),
+  }))();
+export type AttestationBounds = z.infer<typeof AttestationBounds>;
+
+export const NonceResponse = /* @__PURE__ */ (() =>
+  z.object({
+    nonce: z.string(),
+    expiresAt: z.number().int(),
+    /**
+     * The policy the registration this nonce is for is judged by. Given with the nonce, not the
+     * registration's answer: the agent needs it before it makes the evidence (a first
+     * registration with collateral too old for it would be refused). Optional: an older
+     * coordinator names none (the agent then uses its bundled policy's), and one in a shape this
+     * agent cannot read (a newer coordinator's) reads as absent, never as a failed registration.
+     */
+    attestationPolicy: AttestationBounds.optional().catch(undefined),
+  }))();
 
 /** POST /v1/agents answer: what the coordinator verified and registered. */
 export const RegisterWorkerResponse = /* @__PURE__ */ (() =>
