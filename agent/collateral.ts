@@ -473,6 +473,8 @@ export function collateralSource(o: CollateralSourceOptions): CollateralSource {
         nextTry.delete(id);
         // a PCCS behind Intel must not replace a copy that passes longer
         if (!usable(e) || fresh.usableUntil >= e.usableUntil) entries.set(id, (e = fresh));
+        // the copy held stays, and with it its past refreshAt: without a wait every attestation asked again (mut40)
+        else nextTry.set(id, now + retryMs);
       } catch (err) {
         nextTry.set(id, now + retryMs);
         const why = err instanceof Error ? err.message : String(err);
