@@ -928,15 +928,15 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
     stats.jobs++;
     stats.promptTokens += usage.promptTokens;
     stats.completionTokens += usage.completionTokens;
-    // An owner watching the log sees each job it is paid for (owner40: only failures were logged).
-    // Counts and money only, as the receipt already tells the coordinator: never the request's text.
+    // An owner watching the log sees each job it served (owner40: only failures were logged).
+    // The job's id, model and time only: not its token counts, nor what it earned (the count
+    // times the price), which would give the host each job's lengths that padding keeps from it
+    // (session 31; the host reads the log). `status` and /metrics show the totals.
     log.info("job done", {
       jobId: job.jobId,
       model: header.model,
-      promptTokens: usage.promptTokens,
-      completionTokens: usage.completionTokens,
-      ...(taken.duplicate ? { duplicate: true } : { earned: taken.credit ?? taken.cost }),
       ms: ctx.now() - startedAt,
+      ...(taken.duplicate ? { duplicate: true } : {}),
     });
   } catch (e) {
     writer?.cancel();

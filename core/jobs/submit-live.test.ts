@@ -86,7 +86,7 @@ describe("issue 12: submit dispatches a kept quote's job to live candidates only
     const e = await submitJob(w.deps, r.id, envelope, `submit-${header.jobId}`, quote).catch((x: unknown) => x);
     // Assess
     expect(e).toMatchObject({ status: 409, code: "no_live_candidate", details: { candidates: order } });
-    expect((e as Error).message).toMatch(/prepare again/);
+    expect((e as Error).message).toMatch(/prepare a fresh quote and submit again/);
     expect(w.transacts.length).toBe(writes);
     expect(w.queues.stats("matching")).toEqual(queued);
     expect(await w.balance(r.id)).toEqual({ available: FUNDS, held: 0n });
