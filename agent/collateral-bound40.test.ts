@@ -11,11 +11,8 @@
  * PCS's shapes (TCB info issued 2025-06-19T10:16:03Z); the coordinator's answers are given by
  * the agent's own client (ApiClient.requestJson), since the sample quote binds another TD's keys.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { TdxCollateral } from "../core/attestation/tdx/collateral";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import { b64u } from "../core/crypto/encoding";
 import { NonceResponse, type AgentChallenge, type AttestationBounds } from "../events/api";
@@ -25,54 +22,23 @@ import { agentLogTo, MODEL, pollUntil } from "../test/helpers";
 import { tempDir } from "../test/temp-dir";
 import { makeAttester } from "./attest";
 import { CollateralError, collateralSource } from "./collateral";
+import { closeStandInPccses, HOUR, SAMPLE_ISSUED as ISSUED, samplePccs } from "./collateral-testing";
 import type { Engine } from "./engines/engine";
 import { startAgent } from "./runtime";
 import type { JobSource, WorkBatch } from "./sources/job-source";
 
 // ---------------------------------------------------------------- factories
-const HOUR = 3_600_000;
-/** The sample TCB info's issueDate: the collateral's age is counted from it. */
-const ISSUED = Date.parse("2025-06-19T10:16:03Z");
 /** The bound the agent was built with (its bundled policy's, here as the option that stands for it). */
 const BUNDLED_SECONDS = 36 * 3600;
 /** The shorter bound the coordinator enforces. */
 const COORDINATOR: AttestationBounds = { policyVersion: 9, maxCollateralAgeSeconds: 30 * 3600 };
 
-const servers: Server[] = [];
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+  await closeStandInPccses();
   vi.restoreAllMocks();
 });
-
-/** A PCCS on 127.0.0.1 serving `c` in Intel PCS API v4 shapes (as agent/collateral.test.ts's); `requests` counts what it was asked. */
-async function standInPccs(c: TdxCollateral = sampleCollateral()) {
-  const state = { url: "", requests: [] as string[] };
-  const server = createServer((req, res) => {
-    state.requests.push(req.url ?? "");
-    const path = new URL(req.url ?? "/", "http://x").pathname;
-    const send = (body: string | Uint8Array, header?: [string, string]) => {
-      res.writeHead(200, header ? { [header[0]]: encodeURIComponent(header[1]) } : {});
-      res.end(body);
-    };
-    if (path === "/sgx/certification/v4/pckcrl")
-      return send(Buffer.from(c.pck_crl, "hex"), ["SGX-PCK-CRL-Issuer-Chain", c.pck_crl_issuer_chain]);
-    if (path === "/sgx/certification/v4/rootcacrl") return send(c.root_ca_crl);
-    if (path === "/tdx/certification/v4/tcb")
-      return send(`{"tcbInfo":${c.tcb_info},"signature":"${c.tcb_info_signature}"}`, ["TCB-Info-Issuer-Chain", c.tcb_info_issuer_chain]);
-    if (path === "/tdx/certification/v4/qe/identity")
-      return send(`{"enclaveIdentity":${c.qe_identity},"signature":"${c.qe_identity_signature}"}`, [
-        "SGX-Enclave-Identity-Issuer-Chain",
-        c.qe_identity_issuer_chain,
-      ]);
-    res.writeHead(404).end();
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return state;
-}
 
 /** A collateral source on `pccs` built with the 36-hour bound. */
 const sourceOn = (pccsUrl: string, log = agentLogTo([])) =>
@@ -172,8 +138,8 @@ describe("the coordinator names the collateral age bound it enforces (collat40b)
     // Prepare: collateral fetched a day after Intel issued it. With the coordinator's 30 hours,
     // 6 are left and it is due again 3 hours later; with the bundled 36 hours, 6 hours later.
     const clock = { t: ISSUED + 24 * HOUR };
-    const told = await standInPccs();
-    const old = await standInPccs();
+    const told = await samplePccs();
+    const old = await samplePccs();
     const toldAgent = await tdxAgent(told.url, COORDINATOR, clock);
     const oldAgent = await tdxAgent(old.url, undefined, clock);
     expect([told.requests.length, old.requests.length]).toEqual([4, 4]); // fetched for the registrations
@@ -187,7 +153,7 @@ describe("the coordinator names the collateral age bound it enforces (collat40b)
 
   it("the collateral source: a shorter coordinator bound brings the refresh forward and makes collateral stale sooner; an older coordinator's silence restores the bundled bound", async () => {
     // Prepare
-    const pccs = await standInPccs();
+    const pccs = await samplePccs();
     const lines: string[] = [];
     const s = sourceOn(pccs.url, agentLogTo(lines));
     await s.forQuote(SAMPLE_QUOTE, ISSUED + 24 * HOUR);

@@ -10,12 +10,9 @@
  *
  * Offline: every PCCS here is a stand-in on 127.0.0.1 (node:http).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { TdxCollateral } from "../core/attestation/tdx/collateral";
 import { SAMPLE_QUOTE, sampleCollateral } from "../test/fixtures/attestation/helpers";
 import { makeTestPlatform, TEST_NOW } from "../test/fixtures/attestation/test-pki";
 import { tempDir } from "../test/temp-dir";
@@ -30,109 +27,32 @@ import {
   rawMember,
   type CollateralSourceOptions,
 } from "./collateral";
+import {
+  DAY,
+  HOUR,
+  SAMPLE_FILE as FILE,
+  SAMPLE_ISSUED,
+  SAMPLE_KEY as KEY,
+  SAMPLE_UNTIL,
+  closeStandInPccses,
+  collateralRefusal as refusal,
+  pcsAnswers,
+  recordingLog,
+  standInPccs,
+  type PcsAnswers,
+  type StandInPccs,
+} from "./collateral-testing";
 
 // ---------------------------------------------------------------- factories
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
 const T0 = Date.parse("2025-06-25T00:00:00Z");
-/** The sample's first nextUpdate (its PCK CRL's): it passes until then. */
-const SAMPLE_UNTIL = Date.parse("2025-07-19T10:00:35Z");
-/** The older of the sample's TCB info and QE identity issueDates. */
-const SAMPLE_ISSUED = Date.parse("2025-06-19T10:16:03Z");
-const KEY = { fmspc: "B0C06F000000", ca: "platform" } as const;
-const FILE = "tdx-collateral-B0C06F000000-platform.json";
 
-/** What one PCS path answers: its status, headers and body (a function: asked at each request). */
-interface Answer {
-  status?: number;
-  headers?: Record<string, string>;
-  body?: string | Uint8Array;
-  /** never answer (the request hangs until the client gives up) */
-  hang?: boolean;
-}
-type Path = "pckcrl" | "tcb" | "qe" | "rootcacrl";
+afterEach(closeStandInPccses);
 
-/** The four answers of a PCS serving `c` in PCS's shapes (as agent/collateral.test.ts's stand-in). */
-function pcsAnswers(c: TdxCollateral): Record<Path, Answer> {
-  return {
-    pckcrl: { headers: { "SGX-PCK-CRL-Issuer-Chain": encodeURIComponent(c.pck_crl_issuer_chain) }, body: Buffer.from(c.pck_crl, "hex") },
-    tcb: {
-      headers: { "TCB-Info-Issuer-Chain": encodeURIComponent(c.tcb_info_issuer_chain) },
-      body: `{"tcbInfo":${c.tcb_info},"signature":"${c.tcb_info_signature}"}`,
-    },
-    qe: {
-      headers: { "SGX-Enclave-Identity-Issuer-Chain": encodeURIComponent(c.qe_identity_issuer_chain) },
-      body: `{"enclaveIdentity":${c.qe_identity},"signature":"${c.qe_identity_signature}"}`,
-    },
-    rootcacrl: { body: c.root_ca_crl },
-  };
-}
+/** A PCCS answering PCS v4 paths with `answers` (a PCS serving the sample, to any FMSPC and CA, by default). */
+const pccs = (answers: PcsAnswers = pcsAnswers(sampleCollateral())) => standInPccs(answers);
 
-interface Pccs {
-  url: string;
-  /** each request's path, in order */
-  requests: string[];
-  /** what it serves now; undefined: down (connections dropped) */
-  answers: Record<Path, Answer> | undefined;
-}
-
-const servers: Server[] = [];
-const hanging: ServerResponse[] = [];
-afterEach(async () => {
-  for (const r of hanging.splice(0)) r.destroy();
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
-});
-
-/** A PCCS on 127.0.0.1 answering PCS v4 paths with `answers` (a PCS serving the sample by default). */
-async function pccs(answers: Pccs["answers"] = pcsAnswers(sampleCollateral())): Promise<Pccs> {
-  const state: Pccs = { url: "", requests: [], answers };
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    state.requests.push(req.url ?? "");
-    if (!state.answers) return void req.socket.destroy();
-    const path = new URL(req.url ?? "/", "http://x").pathname;
-    const which: Path | undefined = path.endsWith("/pckcrl")
-      ? "pckcrl"
-      : path.endsWith("/tcb")
-        ? "tcb"
-        : path.endsWith("/qe/identity")
-          ? "qe"
-          : path.endsWith("/rootcacrl")
-            ? "rootcacrl"
-            : undefined;
-    const a = which ? state.answers[which] : { status: 404 };
-    if (a.hang) return void hanging.push(res);
-    res.writeHead(a.status ?? 200, a.headers ?? {});
-    res.end(a.body ?? "");
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return state;
-}
-
-type Line = { level: string; msg: string; data: Record<string, unknown> };
-/** A log recording its lines; `withError: false`: one with no error level (warn only), as AgentLog allows. */
-function recordingLog(withError = true) {
-  const lines: Line[] = [];
-  const at =
-    (level: string) =>
-    (msg: string, data: Record<string, unknown> = {}) =>
-      void lines.push({ level, msg, data });
-  return { lines, log: { info: at("info"), warn: at("warn"), ...(withError ? { error: at("error") } : {}) } };
-}
-
-const source = (p: Pccs, over: Partial<CollateralSourceOptions> = {}) =>
+const source = (p: StandInPccs, over: Partial<CollateralSourceOptions> = {}) =>
   collateralSource({ stateDir: tempDir("cocoon-collateral-mut40-"), pccsUrl: p.url, ...over });
-
-/** The rejection of `p`, which must be a CollateralError. */
-async function refusal(p: Promise<unknown>): Promise<CollateralError> {
-  const e = await p.then(
-    () => undefined,
-    (x: unknown) => x,
-  );
-  if (!(e instanceof CollateralError)) throw new Error(`expected a CollateralError, got ${String(e)}`);
-  return e;
-}
 
 /** The sample quote with its PCK CA certificate's CN edited (same length): nothing is verified when the key is read. */
 function quoteWithCaCn(from: string, to: string): Uint8Array {
@@ -210,29 +130,25 @@ describe("mut40: what a PCCS may answer", () => {
   });
 
   it.each([
-    ["no PCK CRL issuer chain header", (a: Record<Path, Answer>) => void (a.pckcrl.headers = {}), /no SGX-PCK-CRL-Issuer-Chain header/],
+    ["no PCK CRL issuer chain header", (a: PcsAnswers) => void (a.pckcrl.headers = {}), /no SGX-PCK-CRL-Issuer-Chain header/],
     [
       "an issuer chain that is not URL-encoded",
-      (a: Record<Path, Answer>) => void (a.qe.headers = { "SGX-Enclave-Identity-Issuer-Chain": "%E0%A4%A" }),
+      (a: PcsAnswers) => void (a.qe.headers = { "SGX-Enclave-Identity-Issuer-Chain": "%E0%A4%A" }),
       /header SGX-Enclave-Identity-Issuer-Chain is not URL-encoded PEM/,
     ],
-    ["an HTTP error", (a: Record<Path, Answer>) => void (a.tcb = { status: 404 }), /tcb\?fmspc=B0C06F000000: HTTP 404/],
-    [
-      "JSON without the signed member",
-      (a: Record<Path, Answer>) => void (a.tcb.body = '{"signature":"ab"}'),
-      /not Intel PCS JSON \(no "tcbInfo"/,
-    ],
+    ["an HTTP error", (a: PcsAnswers) => void (a.tcb = { status: 404 }), /tcb\?fmspc=B0C06F000000: HTTP 404/],
+    ["JSON without the signed member", (a: PcsAnswers) => void (a.tcb.body = '{"signature":"ab"}'), /not Intel PCS JSON \(no "tcbInfo"/],
     [
       "JSON without the signature",
-      (a: Record<Path, Answer>) => void (a.qe.body = `{"enclaveIdentity":${sampleCollateral().qe_identity}}`),
+      (a: PcsAnswers) => void (a.qe.body = `{"enclaveIdentity":${sampleCollateral().qe_identity}}`),
       /not Intel PCS JSON \(no "enclaveIdentity" and "signature"\)/,
     ],
     [
       "a signature that is not hex",
-      (a: Record<Path, Answer>) => void (a.tcb.body = `{"tcbInfo":${sampleCollateral().tcb_info},"signature":"zz"}`),
+      (a: PcsAnswers) => void (a.tcb.body = `{"tcbInfo":${sampleCollateral().tcb_info},"signature":"zz"}`),
       /served collateral the verifier cannot read: tcb_info_signature/,
     ],
-    ["an answer past 512 KiB", (a: Record<Path, Answer>) => void (a.qe.body = "x".repeat(512 * 1024 + 1)), /larger than 524288 bytes/],
+    ["an answer past 512 KiB", (a: PcsAnswers) => void (a.qe.body = "x".repeat(512 * 1024 + 1)), /larger than 524288 bytes/],
   ])("%s: pccs_unavailable, saying which", async (_name, edit, why) => {
     // Prepare
     const a = pcsAnswers(sampleCollateral());

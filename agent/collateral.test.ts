@@ -8,8 +8,6 @@
  * platform's (test/fixtures/attestation/test-pki.ts). Intel's PCS is never asked: every source
  * here names the stand-in.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { readdirSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { localPolicy, parsePolicy, type Policy } from "../core/attestation/policy";
@@ -35,26 +33,26 @@ import {
   rawMember,
   type CollateralSourceOptions,
 } from "./collateral";
+import {
+  DAY,
+  HOUR,
+  SAMPLE_FILE,
+  SAMPLE_ISSUED,
+  SAMPLE_KEY,
+  SAMPLE_UNTIL,
+  closeStandInPccses,
+  collateralRefusal,
+  pcsAnswers,
+  recordingLog,
+  standInPccs as standInPcs,
+} from "./collateral-testing";
 import type { QuoteProvider } from "./quote-provider";
 
 // ---------------------------------------------------------------- factories
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
 /** TD report 1.0: REPORTDATA is the last 64 of the body's 584 bytes (core/attestation/tdx/quote.ts). */
 const BODY_REPORT_DATA = 584 - 64;
 
-interface StandInPccs {
-  url: string;
-  /** each request's path and query, in order */
-  requests: string[];
-  /** what it serves from now on (a function: asked at each request); undefined: it is down (connections are dropped) */
-  serve: TdxCollateral | (() => TdxCollateral) | undefined;
-}
-
-const servers: Server[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
-});
+afterEach(closeStandInPccses);
 
 /** Every URL the agent asked for: none but the stand-ins' (Intel's PCS, the default, is never asked from a test). */
 const asked: string[] = [];
@@ -72,62 +70,17 @@ afterAll(() => {
 });
 
 /**
- * A PCCS on 127.0.0.1 answering Intel PCS API v4 requests with `collateral`, in PCS's shapes: the
- * signed JSON inside {"tcbInfo"|"enclaveIdentity": …, "signature": hex}, the PCK CRL as DER, the
- * root CA CRL as hex (as Intel's PCCS serves it), issuer chains URL-encoded in their headers. It
- * answers 404 for another FMSPC or PCK CA than `expect`'s.
+ * A PCCS serving `collateral` (a function: asked at each request, for a platform made after the
+ * stand-in; undefined: down) in PCS's shapes, 404 for another FMSPC or PCK CA than the sample's
+ * (so the agent is seen to ask for its quote's).
  */
-async function standInPccs(collateral: StandInPccs["serve"], expect = { fmspc: "B0C06F000000", ca: "platform" }): Promise<StandInPccs> {
-  const state: StandInPccs = { url: "", requests: [], serve: collateral };
-  const server = createServer((req, res) => {
-    state.requests.push(req.url ?? "");
-    const c = typeof state.serve === "function" ? state.serve() : state.serve;
-    if (!c) return void req.socket.destroy();
-    const u = new URL(req.url ?? "/", "http://x");
-    const send = (body: string | Uint8Array, header: [string, string] | undefined, type: string) => {
-      res.writeHead(200, { "content-type": type, ...(header ? { [header[0]]: encodeURIComponent(header[1]) } : {}) });
-      res.end(body);
-    };
-    switch (u.pathname) {
-      case "/sgx/certification/v4/pckcrl":
-        if (u.searchParams.get("ca") !== expect.ca || u.searchParams.get("encoding") !== "der") break;
-        return send(Buffer.from(c.pck_crl, "hex"), ["SGX-PCK-CRL-Issuer-Chain", c.pck_crl_issuer_chain], "application/pkix-crl");
-      case "/sgx/certification/v4/rootcacrl":
-        return send(c.root_ca_crl, undefined, "text/plain");
-      case "/tdx/certification/v4/tcb":
-        if (u.searchParams.get("fmspc") !== expect.fmspc) break;
-        return send(
-          `{"tcbInfo":${c.tcb_info},"signature":"${c.tcb_info_signature}"}`,
-          ["TCB-Info-Issuer-Chain", c.tcb_info_issuer_chain],
-          "application/json",
-        );
-      case "/tdx/certification/v4/qe/identity":
-        return send(
-          `{"enclaveIdentity":${c.qe_identity},"signature":"${c.qe_identity_signature}"}`,
-          ["SGX-Enclave-Identity-Issuer-Chain", c.qe_identity_issuer_chain],
-          "application/json",
-        );
-    }
-    res.writeHead(404).end();
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return state;
-}
-
-type Line = { level: "info" | "warn" | "error"; msg: string; data: Record<string, unknown> };
-function recordingLog() {
-  const lines: Line[] = [];
-  const at =
-    (level: Line["level"]) =>
-    (msg: string, data: Record<string, unknown> = {}) =>
-      void lines.push({ level, msg, data });
-  return { lines, log: { info: at("info"), warn: at("warn"), error: at("error") } };
-}
+const standInPccs = (collateral: TdxCollateral | (() => TdxCollateral) | undefined) =>
+  standInPcs(
+    typeof collateral === "function" ? () => pcsAnswers(collateral(), SAMPLE_KEY) : collateral && pcsAnswers(collateral, SAMPLE_KEY),
+  );
 
 /** A collateral source on the stand-in, caching in `stateDir` (a fresh one by default), logging to `log`. */
-function source(pccs: StandInPccs, over: Partial<CollateralSourceOptions> = {}) {
+function source(pccs: { url: string }, over: Partial<CollateralSourceOptions> = {}) {
   return collateralSource({ stateDir: tempDir("cocoon-collateral-"), pccsUrl: pccs.url, ...over });
 }
 
@@ -175,15 +128,6 @@ const withMaxAge = (seconds: number): Policy => parsePolicy({ ...localPolicy, ma
 const standInVerifier = (p: TestPlatform) => ({
   verifyTdx: (q: Uint8Array, o: Parameters<typeof verifyTdxQuote>[1]) => verifyTdxQuote(q, { ...o, rootCaPem: p.rootPem }),
 });
-
-const collateralError = async (p: Promise<unknown>): Promise<CollateralError> => {
-  const e = await p.then(
-    () => undefined,
-    (x: unknown) => x,
-  );
-  if (!(e instanceof CollateralError)) throw new Error(`expected a CollateralError, got ${String(e)}`);
-  return e;
-};
 
 // ---------------------------------------------------------------- tests
 describe("the agent attaches the collateral a PCCS serves (collat40)", () => {
@@ -240,7 +184,7 @@ describe("the agent attaches the collateral a PCCS serves (collat40)", () => {
     const { lines, log } = recordingLog();
     const at = TEST_NOW.getTime() - 1000;
     // Act
-    const refused = await collateralError(
+    const refused = await collateralRefusal(
       tdxAttester(tdx.provider, source(pccs, { maxAgeSeconds: 7 * 86_400, log }), at)(new Uint8Array(32)),
     );
     const unbound = await tdxAttester(tdx.provider, source(pccs), at)(new Uint8Array(32));
@@ -264,23 +208,20 @@ describe("the agent attaches the collateral a PCCS serves (collat40)", () => {
 
 describe("the collateral cache (collat40)", () => {
   const T0 = IN_WINDOW.getTime();
-  /** The sample's first nextUpdate (its PCK CRL's, 2025-07-19T10:00:35Z): past it the verifier says collateral_expired. */
-  const SAMPLE_UNTIL = Date.parse("2025-07-19T10:00:35Z");
-  const FILE = "tdx-collateral-B0C06F000000-platform.json";
 
   it("the PCCS down after a restart, the cached copy still passing: the agent attests from its state directory, and says the refresh failed", async () => {
     // Prepare: one agent fetched at T0 and cached; the PCCS goes down; the agent restarts two days later (past its 12-hour refresh)
     const stateDir = tempDir("cocoon-collateral-");
     const pccs = await standInPccs(sampleCollateral());
     await source(pccs, { stateDir }).forQuote(SAMPLE_QUOTE, T0);
-    pccs.serve = undefined;
+    pccs.answers = undefined;
     const { lines, log } = recordingLog();
     const later = T0 + 2 * DAY;
     // Act
     const doc = await tdxAttester(sampleProvider, source(pccs, { stateDir, log }), later)(new Uint8Array(32));
     const judged = await verifyAttestation(doc, verifierCtx(later + 1000));
     // Assess: it asked, was not answered, and attached the cached copy, which the verifier still takes (up to the key binding)
-    expect(readdirSync(stateDir)).toContain(FILE);
+    expect(readdirSync(stateDir)).toContain(SAMPLE_FILE);
     expect(doc.collateral).toEqual(sampleCollateral());
     expect(pccs.requests.length).toBeGreaterThan(4);
     expect(lines).toContainEqual(expect.objectContaining({ level: "warn", msg: "tdx collateral refresh failed: using the cached copy" }));
@@ -292,7 +233,7 @@ describe("the collateral cache (collat40)", () => {
     const pccs = await standInPccs(undefined);
     const { lines, log } = recordingLog();
     // Act
-    const e = await collateralError(tdxAttester(sampleProvider, source(pccs, { log }), T0)(new Uint8Array(32)));
+    const e = await collateralRefusal(tdxAttester(sampleProvider, source(pccs, { log }), T0)(new Uint8Array(32)));
     // Assess
     expect(e.code).toBe("collateral_stale");
     expect(e.message).toMatch(/nothing cached for FMSPC B0C06F000000/);
@@ -311,11 +252,11 @@ describe("the collateral cache (collat40)", () => {
     const stateDir = tempDir("cocoon-collateral-");
     const pccs = await standInPccs(sampleCollateral());
     await source(pccs, { stateDir }).forQuote(SAMPLE_QUOTE, T0);
-    pccs.serve = undefined;
+    pccs.answers = undefined;
     const { lines, log } = recordingLog();
     const past = SAMPLE_UNTIL + 1;
     // Act
-    const e = await collateralError(tdxAttester(sampleProvider, source(pccs, { stateDir, log }), past)(new Uint8Array(32)));
+    const e = await collateralRefusal(tdxAttester(sampleProvider, source(pccs, { stateDir, log }), past)(new Uint8Array(32)));
     const verdict = await verifyTdxQuote(SAMPLE_QUOTE, { now: new Date(past), collateral: sampleCollateral() });
     // Assess
     expect(e.code).toBe("collateral_stale");
@@ -336,7 +277,7 @@ describe("the collateral cache (collat40)", () => {
     expect(asked()).toBe(4); // not due yet
     await s.forQuote(SAMPLE_QUOTE, T0 + 12 * HOUR);
     expect(asked()).toBe(8); // due: fetched again
-    pccs.serve = undefined;
+    pccs.answers = undefined;
     await s.forQuote(SAMPLE_QUOTE, T0 + 24 * HOUR);
     const afterFailure = asked();
     expect(afterFailure).toBeGreaterThan(8); // tried, failed, served from the cache
@@ -349,14 +290,13 @@ describe("the collateral cache (collat40)", () => {
   it("the policy's age bound brings the refresh forward: half of what is left before the collateral gets too old", async () => {
     // Prepare: a 36-hour bound from the TCB info's issueDate (2025-06-19T10:16:03Z); fetched a day
     // later, 12 hours are left, so it is due 6 hours after (before the 12-hour default)
-    const issued = Date.parse("2025-06-19T10:16:03Z");
     const pccs = await standInPccs(sampleCollateral());
     const s = source(pccs, { maxAgeSeconds: 36 * 3600 });
     // Act + Assess
-    await s.forQuote(SAMPLE_QUOTE, issued + DAY);
-    await s.forQuote(SAMPLE_QUOTE, issued + DAY + 6 * HOUR - 1);
+    await s.forQuote(SAMPLE_QUOTE, SAMPLE_ISSUED + DAY);
+    await s.forQuote(SAMPLE_QUOTE, SAMPLE_ISSUED + DAY + 6 * HOUR - 1);
     expect(pccs.requests.length).toBe(4);
-    await s.forQuote(SAMPLE_QUOTE, issued + DAY + 6 * HOUR);
+    await s.forQuote(SAMPLE_QUOTE, SAMPLE_ISSUED + DAY + 6 * HOUR);
     expect(pccs.requests.length).toBe(8);
   });
 
@@ -364,7 +304,7 @@ describe("the collateral cache (collat40)", () => {
     // Prepare
     const stateDir = tempDir("cocoon-collateral-");
     const { writeFileSync } = await import("node:fs");
-    writeFileSync(`${stateDir}/${FILE}`, "{ not json");
+    writeFileSync(`${stateDir}/${SAMPLE_FILE}`, "{ not json");
     const pccs = await standInPccs(sampleCollateral());
     const { lines, log } = recordingLog();
     // Act

@@ -13,22 +13,17 @@ import { attestationDigest } from "../core/attestation/digest";
 import { generateSigningKey } from "../core/crypto/keys";
 import type { Candidate, ModelCapabilities } from "../events/api";
 import { MAX_ENVELOPE_BYTES } from "../events/envelope";
+import { caps } from "../test/fixtures/serve-proxy";
 import { prepared } from "./sdk-cancel-testing";
 import { devCandidate, MODEL, T0 } from "./sdk-stub-testing";
 import { AskInputError, CocoonClient, MAX_SEALED_TEXT_BYTES, requestPlaintextOf } from "./sdk";
 
-const CHAT_ONLY: ModelCapabilities = {
-  chat: true,
-  completions: false,
-  embeddings: false,
-  streaming: true,
-  tools: false,
-  jsonSchema: false,
-};
-const ALL: ModelCapabilities = { ...CHAT_ONLY, completions: true, embeddings: true };
+/** An offer of chat (and streaming) only: no plain completions. */
+const CHAT_ONLY = caps();
+const ALL = caps({ completions: true, embeddings: true });
 
-/** Factory: a dev candidate whose offer says `caps`. */
-const candidate = (caps: ModelCapabilities): Candidate => ({ ...devCandidate(), capabilities: caps });
+/** Factory: a dev candidate offering `offer`. */
+const candidate = (offer: ModelCapabilities): Candidate => ({ ...devCandidate(), capabilities: offer });
 
 /** Factory: a client whose coordinator prepares `cands` and refuses every submit (402: nothing held); `sent` lists the routes asked. */
 function rig(cands: Candidate[]) {

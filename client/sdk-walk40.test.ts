@@ -13,22 +13,17 @@ import type { ApiRoute } from "../api-client/routes";
 import { generateSigningKey } from "../core/crypto/keys";
 import type { Candidate, ModelCapabilities } from "../events/api";
 import { MAX_ENVELOPE_BYTES } from "../events/envelope";
+import { caps } from "../test/fixtures/serve-proxy";
 import { prepared } from "./sdk-cancel-testing";
 import { devCandidate, MODEL, T0 } from "./sdk-stub-testing";
 import { AskInputError, CocoonClient } from "./sdk";
 
-const CHAT_ONLY: ModelCapabilities = {
-  chat: true,
-  completions: false,
-  embeddings: false,
-  streaming: true,
-  tools: false,
-  jsonSchema: false,
-};
-const BOTH: ModelCapabilities = { ...CHAT_ONLY, completions: true };
+/** An offer of chat (and streaming) only: no plain completions. */
+const CHAT_ONLY = caps();
+const BOTH = caps({ completions: true });
 
-/** Factory: a dev candidate whose offer says `caps` (none: an older agent's offer). */
-const candidate = (caps?: ModelCapabilities): Candidate => ({ ...devCandidate(), ...(caps ? { capabilities: caps } : {}) });
+/** Factory: a dev candidate offering `offer` (none: an older agent's offer). */
+const candidate = (offer?: ModelCapabilities): Candidate => ({ ...devCandidate(), ...(offer ? { capabilities: offer } : {}) });
 
 /** Factory: a client whose coordinator prepares `cands` and refuses every submit (402: nothing held), recording the workers each envelope was sealed to. */
 function rig(cands: Candidate[]) {

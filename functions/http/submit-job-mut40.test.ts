@@ -4,39 +4,19 @@
  * byte more is refused with the envelope's own size, not the request's.
  */
 import { describe, expect, it } from "vitest";
-import { SubmitRequest } from "../../events/api";
 import { MAX_ENVELOPE_BYTES } from "../../events/envelope";
 import { canonicalJson } from "../../core/crypto/encoding";
 import { EnvelopeTooLargeError } from "../../core/errors";
-import { jobIdempotencyKey } from "../../core/jobs";
-import { prepareJob } from "../../core/jobs/prepare";
-import { headerOf, makeJobWorld, prepareAsk, seal } from "../../core/jobs/testing";
-import { route } from "./submit-job";
+import { quotedSubmit } from "./submit-job-testing";
 
-/** Factory: a world with a live worker, a funded requester and a quote; `submit(extra)` posts an envelope `extra` bytes past the cap (0: exactly at it). */
+/** Factory: a quoted submit (submit-job-testing.ts); `submit(extra)` posts an envelope `extra` bytes past the cap (0: exactly at it). */
 async function rig() {
-  const w = makeJobWorld();
-  await w.worker();
-  const who = await w.requester();
-  const p = await prepareJob(w.deps, who.id, prepareAsk({ candidates: 1 }));
-  const envelope = seal(headerOf(p, who.id), p.candidates);
+  const { envelope, post } = await quotedSubmit();
   const bare = canonicalJson({ ...envelope, payload: "" }).length;
   const submit = (extra: number) => {
     const big = { ...envelope, payload: "A".repeat(MAX_ENVELOPE_BYTES - bare + extra) };
-    const body = { envelope: big, quote: p.quote, renew: prepareAsk() };
-    return {
-      envelopeBytes: canonicalJson(big).length,
-      run: route.run({
-        deps: w.deps,
-        caller: who.id,
-        body: SubmitRequest.parse(body),
-        // the whole request, as the edge measures it: past the cap in both cases
-        bodyBytes: Buffer.byteLength(JSON.stringify(body)),
-        query: { wait: 0 },
-        headers: { "idempotency-key": jobIdempotencyKey(p.jobId) },
-        params: {},
-      }),
-    };
+    // the whole request, as the edge measures it, is past the cap in both cases
+    return { envelopeBytes: canonicalJson(big).length, run: post(big) };
   };
   return { submit };
 }

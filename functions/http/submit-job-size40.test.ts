@@ -5,38 +5,22 @@
  * And (a): a prepare names each candidate's capabilities, which the SDK picks a plain completion's by.
  */
 import { describe, expect, it } from "vitest";
-import { SubmitRequest } from "../../events/api";
 import { MAX_ENVELOPE_BYTES } from "../../events/envelope";
 import { EnvelopeTooLargeError } from "../../core/errors";
-import { jobIdempotencyKey } from "../../core/jobs";
 import { prepareJob } from "../../core/jobs/prepare";
-import { headerOf, makeJobWorld, MODEL, prepareAsk, registered, seal } from "../../core/jobs/testing";
-import { route } from "./submit-job";
+import { makeJobWorld, MODEL, prepareAsk, registered } from "../../core/jobs/testing";
+import { quotedSubmit } from "./submit-job-testing";
 
 describe("walk40: the sealed body's size at the edge", () => {
   it(`an envelope over ${MAX_ENVELOPE_BYTES} bytes: 413 envelope_too_large, {bytes, limitBytes}, and nothing read`, async () => {
     // Prepare: a live worker, a funded requester, a quote; the envelope's payload past the cap
-    const w = makeJobWorld();
-    await w.worker();
-    const who = await w.requester();
-    const p = await prepareJob(w.deps, who.id, prepareAsk({ candidates: 1 }));
-    const envelope = seal(headerOf(p, who.id), p.candidates);
+    const { w, who, envelope, post } = await quotedSubmit();
     const big = { ...envelope, payload: "A".repeat(MAX_ENVELOPE_BYTES) };
     let reads = 0;
     const inner = w.store.get.bind(w.store);
     w.store.get = ((...args: Parameters<typeof inner>) => (reads++, inner(...args))) as typeof w.store.get;
-    // Act
-    const body = { envelope: big, quote: p.quote, renew: prepareAsk() };
-    const run = route.run({
-      deps: w.deps,
-      caller: who.id,
-      body: SubmitRequest.parse(body),
-      // as the edge measures the request it parsed (middleware.ts): the check reads it first
-      bodyBytes: Buffer.byteLength(JSON.stringify(body)),
-      query: { wait: 0 },
-      headers: { "idempotency-key": jobIdempotencyKey(p.jobId) },
-      params: {},
-    });
+    // Act: the edge measures the whole request it parsed (middleware.ts); the check reads it first
+    const run = post(big);
     // Assess
     const refused = await run.then(
       () => undefined,
