@@ -8,7 +8,7 @@ import { API, ApiError, type ApiClient } from "../api-client/api";
 import type { ApiRoute } from "../api-client/routes";
 import { openReply, sealRequest } from "../core/crypto/envelope";
 import { b64u, canonicalJson } from "../core/crypto/encoding";
-import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
+import { generateKemKey, generateSigningKey, type KemKeyPair } from "../core/crypto/keys";
 import { CHUNK_PADDING } from "../core/crypto/padding";
 import { openChunkedReply } from "../core/crypto/reply-stream";
 import type { AgentJob, ResultRequest } from "../events/api";
@@ -115,6 +115,8 @@ interface Run {
   /** answers POST /v1/agent/results; default: taken */
   postResult?: (body: ResultRequest, call: number) => unknown;
   rawPlaintext?: Uint8Array;
+  /** the HPKE key the request is sealed to; default this worker's (another: a previous process's key) */
+  sealedTo?: KemKeyPair;
   onStreamed?: (s: { jobId: string; chunks: number; messages: number; published: number }) => void;
   /** where a read of the signing key's id (the reply stream's key setup) is recorded, as "key" */
   keyEvents?: string[];
@@ -140,7 +142,7 @@ async function execute(o: Run) {
   const envelope = sealRequest({
     header,
     plaintext: o.rawPlaintext ?? new TextEncoder().encode(JSON.stringify(plain)),
-    recipients: [{ workerId: signingKey.id, hpkePublicKey: kemKey.publicKey }],
+    recipients: [{ workerId: signingKey.id, hpkePublicKey: (o.sealedTo ?? kemKey).publicKey }],
   });
   const sqs: RelaySession = {
     transport: "sqs",
@@ -1095,6 +1097,35 @@ describe("executeJob: failures, their codes and what is reported", () => {
     expect(r.failed).toMatchObject({ kind: "failed", code: "bad_request", jobId: JOB_ID, attempt: 0 });
     expect(r.failure().error.code).toBe("bad_request");
     expect(r.stats.failed).toBe(1);
+  });
+
+  it("a request sealed to a previous key of this worker (a restarted agent): bad_request, given back for the next candidate, the engine never asked", async () => {
+    // Prepare: the job was sealed to the HPKE key the agent had before a kill -9 and a restart
+    const { engine, requests } = answers(["a"]);
+    const before = generateKemKey();
+
+    // Act
+    const r = await execute({ engine, sealedTo: before });
+
+    // Assess
+    expect(r.failed).toMatchObject({ kind: "failed", code: "bad_request", jobId: JOB_ID, attempt: 0, envelope: r.envelope });
+    expect(r.failure().error).toEqual({
+      code: "bad_request",
+      message:
+        "the data key did not open with this worker's HPKE key: sealed to another key of this worker (a restarted agent), " +
+        "or its header or wrapped key was changed on the way: given back for the next candidate",
+    });
+    expect(requests).toEqual([]);
+    expect(r.logs).toEqual([["job failed", { jobId: JOB_ID, code: "bad_request" }]]);
+  });
+
+  it("an envelope that fails for another reason keeps its own text (a plaintext that is not JSON)", async () => {
+    // Prepare / Act
+    const r = await execute({ engine: answers(["a"]).engine, rawPlaintext: new TextEncoder().encode("not json") });
+
+    // Assess
+    expect(r.failure().error.code).toBe("bad_request");
+    expect(r.failure().error.message).not.toContain("restarted agent");
   });
 
   it("an engine's plain Error: engine_error with its message; a thrown string too; the log holds the code only", async () => {

@@ -16,6 +16,7 @@ import { MAX_REPLY_BYTES, MAX_REPLY_CHUNKS } from "../events/envelope";
 import { contentText, firstImageProblem, IMAGE_PROMPT_TOKENS, imageCount } from "../events/images";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
 import { openRequestBound, replyProof, requestHash, requestTag, sealReply } from "../core/crypto/envelope";
+import { EnvelopeError } from "../core/crypto/errors";
 import { MAX_CHUNK_PLAINTEXT, ReplyStreamSealer } from "../core/crypto/reply-stream";
 import { CHUNK_PADDING, padJson } from "../core/crypto/padding";
 import { signReceipt } from "../core/crypto/receipt";
@@ -859,6 +860,26 @@ export function failureReport(job: AgentJob, code: FailureCode, reply?: SealedRe
   return { kind: "failed", jobId: job.jobId, attempt: job.attempt, code, ...(reply ? { reply } : {}), envelope: job.envelope };
 }
 
+/** How openRequestBound says the wrapped data key failed its HPKE open (core/crypto/envelope.ts). */
+const HPKE_OPEN_FAILED = "the data key did not open with this worker's HPKE key";
+
+/**
+ * The text sealed to the requester for an envelope that did not open. A data key that fails its
+ * HPKE open here is most often sealed to this worker's previous key: the agent's HPKE key lives in
+ * memory only, so after a kill -9 and a restart (a new key, registered again) the jobs already
+ * sealed to the old one cannot open. That reads as tampering no more than it must: the open fails
+ * the same way for a changed header or wrapped key (the header is the open's AAD), so that cause
+ * is still named. The code stays bad_request: the coordinator moves every failed job to its next
+ * candidate (refunds it at the last), whatever the code, and a new code would break the schemas
+ * of coordinators that do not know it.
+ */
+function unopenedWhy(e: unknown): string {
+  if (e instanceof EnvelopeError && e.code === "key_unwrap_failed" && e.message.startsWith(HPKE_OPEN_FAILED)) {
+    return `${HPKE_OPEN_FAILED}: sealed to another key of this worker (a restarted agent), or its header or wrapped key was changed on the way: given back for the next candidate`;
+  }
+  return (e as Error).message;
+}
+
 export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<void> {
   const { api, workerId, stats, log } = ctx;
   const header = job.envelope.header;
@@ -872,7 +893,7 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
       proofKey = opened.proofKey;
       plain = RequestPlaintext.parse(JSON.parse(new TextDecoder().decode(opened.plaintext)));
     } catch (e) {
-      throw new JobFailure("bad_request", (e as Error).message);
+      throw new JobFailure("bad_request", unopenedWhy(e));
     }
     checkImageUrls(plain);
     const relay = plain.stream

@@ -9,7 +9,7 @@ import { generateKemKey, generateSigningKey, type KemKeyPair, type SigningKeyPai
 import type { AgentJob, ResultRequest } from "../events/api";
 import { API, type ApiClient } from "../api-client/api";
 import { startNetwork } from "../local/network";
-import { agentLogTo, MODEL, pollUntil } from "../test/helpers";
+import { agentLogTo, MODEL, pollUntil, randomCanary } from "../test/helpers";
 import { makeAttester } from "./attest";
 import { createOpenAiEngine } from "./engines/openai-http";
 import { chatAnswer, json, modelList, type StandIn, standIn, text } from "./engines/stand-in-testing";
@@ -425,5 +425,57 @@ describe("agent runtime: an engine that refuses the agent's key", () => {
     expect(offline).toBe(true);
     expect(lastError).toContain("engineKey (--engine-key");
     expect(chats(llama)).toBe(0);
+  });
+});
+
+describe("agent runtime: the engine-down log line gives its cause, as /status does", () => {
+  /** The one "engine down" line's fields. */
+  const downLine = (lines: string[]) => {
+    const down = lines
+      .map((l) => JSON.parse(l) as { msg: string; code?: string; cause?: string })
+      .filter((l) => l.msg.startsWith("engine down:"));
+    expect(down).toHaveLength(1);
+    return down[0]!;
+  };
+
+  it("an engine that cannot be reached: the line names what the agent found (the URL, the timeout), the cause /status holds", async () => {
+    // Prepare: vLLM hung: jobs and GET /health are taken and never answered
+    const vllm = await server((req, res, s) => {
+      if (req.url === "/v1/models") return json(res, 200, modelList([MODEL]));
+      s.held.push(res);
+    });
+    const { a, job, lines } = await agentOn(vllm.url);
+
+    // Act
+    job();
+    await pollUntil("engine_down", () => (state(a) === "engine_down" ? true : undefined), 5_000);
+
+    // Assess
+    const line = downLine(lines);
+    expect(line.code).toBe("engine_timeout");
+    expect(line.cause).toBe(a.metrics.status.engineError?.msg);
+    expect(line.cause).toBe(`POST ${vllm.url}/chat/completions sent nothing for 300 ms`); // the job's timeout (the probe's too timed out)
+  });
+
+  it("an engine that answered with its own error: the line says so and keeps the engine's text out (it can echo a prompt), as /status does", async () => {
+    // Prepare: vLLM's engine died; its 500 quotes text a requester controls (here a canary)
+    const canary = randomCanary();
+    const vllm = await server((req, res) => {
+      if (req.url === "/v1/models") return json(res, 200, modelList([MODEL]));
+      if (req.url === "/health") return void res.writeHead(500).end();
+      json(res, 500, { error: { message: `failed on: ${canary}`, type: "InternalServerError", code: 500 } });
+    });
+    const { a, job, lines } = await agentOn(vllm.url);
+
+    // Act
+    job();
+    await pollUntil("engine_down", () => (state(a) === "engine_down" ? true : undefined), 5_000);
+
+    // Assess
+    const line = downLine(lines);
+    expect(line.code).toBe("engine_unavailable");
+    expect(line.cause).toBe(a.metrics.status.engineError?.msg);
+    expect(line.cause).toContain("the engine answered HTTP 500");
+    expect(lines.join("\n")).not.toContain(canary);
   });
 });

@@ -565,14 +565,15 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       metrics.error("engine", e.code, why);
       log.warn(why, { code: e.code, status: e.details?.status });
     } else {
-      metrics.error(
-        "engine",
-        e.code,
+      // The cause as /status shows it, in the log too (it showed the code alone). Our own text
+      // (an unreachable URL, a timeout, a closed or crashed process) names no request: the adapters
+      // put what an engine answered, which can echo a prompt, in serverMessage, never quoted here.
+      const cause =
         e.details?.serverMessage === undefined
           ? e.message
-          : `the engine answered ${e.details.status !== undefined ? `HTTP ${e.details.status}` : "an error mid-stream"} (its own text is kept inside: it can echo a prompt)`,
-      );
-      log.warn("engine down: leaving the candidate lists until it answers again", { code: e.code });
+          : `the engine answered ${e.details.status !== undefined ? `HTTP ${e.details.status}` : "an error mid-stream"} (its own text is kept inside: it can echo a prompt)`;
+      metrics.error("engine", e.code, cause);
+      log.warn("engine down: leaving the candidate lists until it answers again", { code: e.code, cause });
     }
     // Offline: requesters' jobs go to other workers instead of failing here one by one.
     void api.request(API.heartbeat, { body: { load: inFlight, offline: true }, signal: beatLimit() }).catch(() => {});
@@ -954,6 +955,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
           });
         else
           log.info("payout redeemed", {
+            // where the vault paid: the voucher's payout address (the owner's setting, or the sandbox wallet it defaulted to)
+            payoutAddress: out.voucher.worker,
             paid: out.paid,
             cumulative: out.voucher.cumulative,
             ...(out.txHash ? { txHash: out.txHash } : {}),

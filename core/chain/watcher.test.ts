@@ -424,9 +424,127 @@ describe("runWatcher: the vault's two-step operations (per-account and per-worke
       [`chain.unmatched-outflow:${tooMuch.hash}`, "critical"],
       ["chain.bounce:withdraw", "info"],
       ["chain.bounce:redeem", "info"],
-      ["chain.bounce:redeem", "info"],
+      [`chain.insolvent-refusal:${insolvent.hash}`, "critical"],
     ]);
     expect(await s.ledger.liabilities()).toBe(0n);
+  });
+});
+
+describe("runWatcher: the vault's insolvency refusals are critical, one alert per transaction", () => {
+  const INSOLVENT = 1009; // ERR_VAULT_INSOLVENT in contracts/vault.tact
+
+  it("a refused approved withdrawal and refused vouchers each raise their own critical alert, naming who was not paid; nothing moves", async () => {
+    // Prepare
+    const withdrawal = vaultTx({
+      kind: "withdraw",
+      account: A,
+      amount: 2n * TON,
+      seqno: 0,
+      aborted: true,
+      exitCode: INSOLVENT,
+      inValue: 40_000_000n,
+    });
+    const voucher1 = vaultTx({
+      kind: "redeem",
+      worker: W,
+      amount: TON,
+      due: TON,
+      aborted: true,
+      exitCode: INSOLVENT,
+      inValue: 40_000_000n,
+    });
+    const voucher2 = vaultTx({
+      kind: "redeem",
+      worker: W,
+      amount: TON,
+      due: TON,
+      aborted: true,
+      exitCode: INSOLVENT,
+      inValue: 40_000_000n,
+    });
+    const s = setup([withdrawal, voucher1, voucher2]);
+
+    // Act
+    const r = await runWatcher(s.opts());
+
+    // Assess
+    expect({ withdrawals: r.withdrawals, redemptions: r.redemptions, bounces: r.bounces }).toEqual({
+      withdrawals: 0,
+      redemptions: 0,
+      bounces: 3,
+    });
+    expect(s.alerts.raised.map((a) => [a.key, a.severity])).toEqual([
+      [`chain.insolvent-refusal:${withdrawal.hash}`, "critical"],
+      [`chain.insolvent-refusal:${voucher1.hash}`, "critical"],
+      [`chain.insolvent-refusal:${voucher2.hash}`, "critical"],
+    ]);
+    expect(s.alerts.raised[0]!.details).toMatchObject({
+      operation: "withdraw",
+      account: A,
+      amount: (2n * TON).toString(),
+      exitCode: INSOLVENT,
+    });
+    expect(s.alerts.raised[0]!.title).toContain("a withdrawal");
+    expect(s.alerts.raised[1]!.details).toMatchObject({ operation: "redeem", worker: W, due: TON.toString(), exitCode: INSOLVENT });
+    expect(s.alerts.raised[1]!.title).toContain("voucher");
+    expect(await s.ledger.liabilities()).toBe(0n);
+    expect(await s.ledger.redeemed(W)).toBe(0n);
+  });
+
+  it("a Withdraw refused at the vault's first check stays routine, insolvency code or not (a replay of a large withdrawal already paid fails there)", async () => {
+    // Prepare
+    const replayBig = vaultTx({
+      kind: "withdraw-routed",
+      account: A,
+      amount: TON,
+      aborted: true,
+      exitCode: INSOLVENT,
+      inValue: 40_000_000n,
+    });
+    const expired = vaultTx({ kind: "withdraw-routed", account: A, amount: TON, aborted: true, exitCode: 1002, inValue: 40_000_000n });
+    const replay = vaultTx({ kind: "withdraw-refused", bounced: true, amount: TON, inValue: 40_000_000n });
+    const s = setup([replayBig, expired, replay]);
+
+    // Act
+    await runWatcher(s.opts());
+
+    // Assess
+    expect(s.alerts.raised.map((a) => [a.key, a.severity])).toEqual([
+      ["chain.bounce:withdraw", "info"],
+      ["chain.bounce:withdraw", "info"],
+      ["chain.bounce:withdraw", "info"],
+    ]);
+  });
+
+  it("an approved withdrawal or voucher refused for another reason stays routine", async () => {
+    // Prepare: ERR_NOT_WALLET (1013), an approval from an address that is not the wallet
+    const forged = vaultTx({ kind: "redeem", worker: W, amount: TON, aborted: true, exitCode: 1013, inValue: 40_000_000n });
+    const s = setup([forged]);
+
+    // Act
+    await runWatcher(s.opts());
+
+    // Assess
+    expect(s.alerts.raised.map((a) => [a.key, a.severity])).toEqual([["chain.bounce:redeem", "info"]]);
+  });
+
+  it("a bounce that reaches the vault carries no insolvency verdict, whatever exit code it shows", async () => {
+    // Prepare: a wallet's refusal arrives as a bounced message; only the vault throws ERR_VAULT_INSOLVENT
+    const bounced = vaultTx({
+      kind: "redeem-refused",
+      bounced: true,
+      aborted: true,
+      exitCode: INSOLVENT,
+      amount: TON,
+      inValue: 40_000_000n,
+    });
+    const s = setup([bounced]);
+
+    // Act
+    await runWatcher(s.opts());
+
+    // Assess
+    expect(s.alerts.raised.map((a) => [a.key, a.severity])).toEqual([["chain.bounce:redeem", "info"]]);
   });
 });
 

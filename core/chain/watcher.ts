@@ -5,7 +5,11 @@
  * alerts through the Alerts port:
  *   chain.bounce            an inbound bounce, a rejected/refunded inbound message, or a refusal
  *                           by an account or payout wallet (the vault keeps per-account and
- *                           per-worker state in child wallets: see VaultTxKind)
+ *                           per-worker state in child wallets: see VaultTxKind); routine (a
+ *                           replay, nothing due), so one key per operation
+ *   chain.insolvent-refusal critical, one per transaction: the vault refused to pay a withdrawal
+ *                           or a voucher because paying would exceed what was deposited or what
+ *                           it holds (ERR_VAULT_INSOLVENT); nothing was paid
  *   chain.unmatched-outflow  value left the vault with no matching signed withdrawal/voucher
  *   chain.undercollateral    vault balance < liabilities (requester balances + unredeemed earnings),
  *                           both as of the same last transaction (see runWatcher)
@@ -21,6 +25,7 @@
  *                           (core/chain/vault-binding.ts); the pass reads and writes nothing and
  *                           throws VaultMismatchError
  */
+import { VaultExit } from "../../contracts/errors";
 import type { Alert, Alerts } from "../ports";
 import type { ChainLedger, ChainReader } from "./ports";
 import type { Cursor, VaultTx } from "./types";
@@ -288,6 +293,19 @@ function bounceOf(tx: VaultTx): { label: string; severity: Alert["severity"]; ti
   return { label, severity: "info", title: "the vault rejected or refunded an inbound message" };
 }
 
+/**
+ * The vault's own refusal to pay for insolvency (checkSolvent in contracts/vault.tact): its
+ * second half aborted with ERR_VAULT_INSOLVENT, on a withdrawal the account wallet approved or a
+ * voucher the payout wallet approved (the wallet then rolls back). Only there does the code mean
+ * a payment that was due could not be made. The first half of a Withdraw checks solvency too,
+ * but fails fast there on a routine replay of a large withdrawal already paid (the totals count
+ * it): that stays a chain.bounce. Only the vault throws the code; a wallet's refusal reaches the
+ * vault as a bounce, never with it.
+ */
+function isInsolventRefusal(tx: VaultTx): boolean {
+  return (tx.kind === "withdraw" || tx.kind === "redeem") && tx.aborted && !tx.bounced && tx.exitCode === VaultExit.ERR_VAULT_INSOLVENT;
+}
+
 async function processTx(o: WatcherOptions, tx: VaultTx, report: WatcherReport, raise: Raise): Promise<void> {
   report.processed++;
   const at = tx.utime * 1000;
@@ -296,18 +314,32 @@ async function processTx(o: WatcherOptions, tx: VaultTx, report: WatcherReport, 
   if (tx.bounced || tx.aborted || tx.kind === "bounce") {
     report.bounces++;
     const b = bounceOf(tx);
-    await raise({
-      key: `chain.bounce:${b.label}`,
-      severity: b.severity,
-      title: b.title,
-      details: {
-        ...base,
-        exitCode: tx.exitCode,
-        from: tx.from,
-        inValue: tx.inValue.toString(),
-        ...(tx.kind === "deposit-refund" ? { refunded: tx.amount.toString() } : {}),
-      },
-    });
+    const details = {
+      ...base,
+      exitCode: tx.exitCode,
+      from: tx.from,
+      inValue: tx.inValue.toString(),
+      ...(tx.kind === "deposit-refund" ? { refunded: tx.amount.toString() } : {}),
+    };
+    if (isInsolventRefusal(tx)) {
+      // Not routine like a replay: the vault holds or has taken in less than it owes. Keyed per
+      // transaction, so each refusal is seen and none hides in the 30-minute dedup of another.
+      await raise({
+        key: `chain.insolvent-refusal:${tx.hash}`,
+        severity: "critical",
+        title: `the vault refused to pay ${b.label === "redeem" ? "a worker's voucher" : "a withdrawal"} as insolvent (ERR_VAULT_INSOLVENT): paying would exceed what was deposited or what the vault holds; nothing was paid`,
+        details: {
+          ...details,
+          operation: b.label,
+          amount: tx.amount.toString(),
+          ...(tx.account ? { account: tx.account } : {}),
+          ...(tx.worker ? { worker: tx.worker } : {}),
+          ...(tx.due !== undefined ? { due: tx.due.toString() } : {}),
+        },
+      });
+    } else {
+      await raise({ key: `chain.bounce:${b.label}`, severity: b.severity, title: b.title, details });
+    }
     // A rejection sends back at most what came in; a refunded deposit also what its first
     // transaction kept (the amount the bounced credit names), never more.
     await checkOutflow(tx, tx.inValue + (tx.kind === "deposit-refund" && tx.bounced ? tx.amount : 0n), raise);
