@@ -14,31 +14,15 @@ import { localPolicy, type Policy } from "../core/attestation/policy";
 import { TdxVerifierCache, verifyTdxQuote } from "../core/attestation/tdx/verify";
 import { verifyAttestation, type AttestationContext } from "../core/attestation/verify";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
-import { makeTestPlatform, TEST_NOW, type TestPlatform } from "../test/fixtures/attestation/test-pki";
+import { TEST_NOW, type TestPlatform } from "../test/fixtures/attestation/test-pki";
 import { makeAttester } from "./attest";
-import type { QuoteProvider } from "./quote-provider";
+import { standInTdx } from "./collateral-testing";
 
 // ---------------------------------------------------------------- factories
 const NOW = TEST_NOW.getTime();
 const DIGEST_AB = "ab".repeat(32);
 const DIGEST_CD = "cd".repeat(32);
 const SERVED = { "llama-3": DIGEST_AB, qwen: DIGEST_CD };
-/** TD report 1.0: REPORTDATA is the last 64 of the body's 584 bytes (core/attestation/tdx/quote.ts). */
-const BODY_REPORT_DATA = 584 - 64;
-
-/** A configfs-tsm stand-in: each quote is signed by a fresh stand-in platform, kept for the verifier's context. */
-function standInTdx() {
-  const platforms: TestPlatform[] = [];
-  const provider: QuoteProvider = {
-    tier: "tdx",
-    async quote(reportData) {
-      const p = await makeTestPlatform({ editBody: (b) => b.set(reportData, BODY_REPORT_DATA) });
-      platforms.push(p);
-      return p.quote;
-    },
-  };
-  return { provider, last: () => platforms.at(-1)! };
-}
 
 function ctx(p: TestPlatform | undefined, over: Partial<AttestationContext> = {}): AttestationContext {
   return {

@@ -1,5 +1,6 @@
 /**
- * A stand-in PCCS for the collateral suites (agent/collateral*.test.ts): node:http on 127.0.0.1
+ * Stand-ins for a tdx agent's attestation suites (agent/attest.test.ts, agent/collateral*.test.ts):
+ * configfs-tsm (`standInTdx`), and a stand-in PCCS for the collateral suites (agent/collateral*.test.ts): node:http on 127.0.0.1
  * answering the four Intel PCS API v4 paths the agent asks (agent/collateral.ts pcsUrls), so no
  * test ever reaches Intel's PCS. One stand-in, general enough for the mutant suite (each path's
  * status, headers, body, or no answer at all), with `pcsAnswers` as the thin adapter from a
@@ -9,7 +10,26 @@ import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { TdxCollateral } from "../core/attestation/tdx/collateral";
 import { sampleCollateral } from "../test/fixtures/attestation/helpers";
+import { makeTestPlatform, type TestPlatform } from "../test/fixtures/attestation/test-pki";
 import { CollateralError } from "./collateral";
+import type { QuoteProvider } from "./quote-provider";
+
+/**
+ * A configfs-tsm stand-in for a tdx agent: each quote is signed by a fresh stand-in platform
+ * (test-pki.ts) with the agent's report data, and kept (`last`) for the verifier's context.
+ */
+export function standInTdx() {
+  const platforms: TestPlatform[] = [];
+  const provider: QuoteProvider = {
+    tier: "tdx",
+    async quote(reportData) {
+      const p = await makeTestPlatform({ reportData });
+      platforms.push(p);
+      return p.quote;
+    },
+  };
+  return { provider, last: () => platforms.at(-1)! };
+}
 
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;

@@ -17,7 +17,7 @@ import { verifyAttestation, type AttestationContext } from "../core/attestation/
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import { b64u } from "../core/crypto/encoding";
 import { IN_WINDOW, SAMPLE_QUOTE, flipChar, sampleCollateral } from "../test/fixtures/attestation/helpers";
-import { makeTestPlatform, TEST_NOW, type TestPlatform } from "../test/fixtures/attestation/test-pki";
+import { TEST_NOW, type TestPlatform } from "../test/fixtures/attestation/test-pki";
 import { tempDir } from "../test/temp-dir";
 import { resolveConfig } from "./config";
 import { makeAttester } from "./attest";
@@ -45,12 +45,11 @@ import {
   pcsAnswers,
   recordingLog,
   standInPccs as standInPcs,
+  standInTdx,
 } from "./collateral-testing";
 import type { QuoteProvider } from "./quote-provider";
 
 // ---------------------------------------------------------------- factories
-/** TD report 1.0: REPORTDATA is the last 64 of the body's 584 bytes (core/attestation/tdx/quote.ts). */
-const BODY_REPORT_DATA = 584 - 64;
 
 afterEach(closeStandInPccses);
 
@@ -86,20 +85,6 @@ function source(pccs: { url: string }, over: Partial<CollateralSourceOptions> = 
 
 /** A configfs-tsm stand-in answering every report data with the genuine sample quote (which binds another TD's keys). */
 const sampleProvider: QuoteProvider = { tier: "tdx", quote: async () => SAMPLE_QUOTE };
-
-/** A configfs-tsm stand-in: each quote signed by a fresh stand-in platform with the agent's report data (test-pki.ts). */
-function standInTdx() {
-  const platforms: TestPlatform[] = [];
-  const provider: QuoteProvider = {
-    tier: "tdx",
-    async quote(reportData) {
-      const p = await makeTestPlatform({ editBody: (b) => b.set(reportData, BODY_REPORT_DATA) });
-      platforms.push(p);
-      return p.quote;
-    },
-  };
-  return { provider, last: () => platforms.at(-1)! };
-}
 
 function tdxAttester(provider: QuoteProvider, collateral: ReturnType<typeof collateralSource> | undefined, at: number) {
   return makeAttester({

@@ -15,7 +15,7 @@ import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
 import { MAX_REPLY_BYTES, MAX_REPLY_CHUNKS } from "../events/envelope";
 import { contentText, firstImageProblem, IMAGE_PROMPT_TOKENS, imageCount } from "../events/images";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
-import { openRequestBound, replyProof, requestHash, requestTag, sealReply } from "../core/crypto/envelope";
+import { HPKE_OPEN_FAILED, openRequestBound, replyProof, requestHash, requestTag, sealReply } from "../core/crypto/envelope";
 import { EnvelopeError } from "../core/crypto/errors";
 import { MAX_CHUNK_PLAINTEXT, ReplyStreamSealer } from "../core/crypto/reply-stream";
 import { CHUNK_PADDING, padJson } from "../core/crypto/padding";
@@ -859,9 +859,6 @@ function checkLimits(header: EnvelopeHeader, usage: BilledUsage): void {
 export function failureReport(job: AgentJob, code: FailureCode, reply?: SealedReply): ResultRequest {
   return { kind: "failed", jobId: job.jobId, attempt: job.attempt, code, ...(reply ? { reply } : {}), envelope: job.envelope };
 }
-
-/** How openRequestBound says the wrapped data key failed its HPKE open (core/crypto/envelope.ts). */
-const HPKE_OPEN_FAILED = "the data key did not open with this worker's HPKE key";
 
 /**
  * The text sealed to the requester for an envelope that did not open. A data key that fails its

@@ -25,8 +25,6 @@ const NOW = TEST_NOW.getTime();
 const ISSUED = NOW - 1000;
 const DIGEST_AB = "ab".repeat(32);
 const DIGEST_CD = "cd".repeat(32);
-/** TD report 1.0: REPORTDATA is the last 64 of the body's 584 bytes (core/attestation/tdx/quote.ts). */
-const BODY_REPORT_DATA = 584 - 64;
 const SAMPLE = testImages.find((m) => m.name === "sample-dcap-qvl-tdx")!;
 
 const input = (k: AttestedKeys = keys(), over: Partial<ReportDataV2Input> = {}): ReportDataV2Input => ({
@@ -38,7 +36,7 @@ const input = (k: AttestedKeys = keys(), over: Partial<ReportDataV2Input> = {}):
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
 /** A quote of the sample image from the stand-in platform whose REPORTDATA is `rd`: genuinely signed under its own test root. */
-const quoting = (rd: Uint8Array) => makeTestPlatform({ editBody: (b) => b.set(rd, BODY_REPORT_DATA) });
+const quoting = (rd: Uint8Array) => makeTestPlatform({ reportData: rd });
 
 /** The tdx document a worker would send for `i`, its quote from `p`, stating `version` when given. */
 function tdxDoc(p: TestPlatform, i: ReportDataV2Input, version?: number): AttestationDoc {

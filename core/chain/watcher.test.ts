@@ -444,24 +444,10 @@ describe("runWatcher: the vault's insolvency refusals are critical, one alert pe
       exitCode: INSOLVENT,
       inValue: 40_000_000n,
     });
-    const voucher1 = vaultTx({
-      kind: "redeem",
-      worker: W,
-      amount: TON,
-      due: TON,
-      aborted: true,
-      exitCode: INSOLVENT,
-      inValue: 40_000_000n,
-    });
-    const voucher2 = vaultTx({
-      kind: "redeem",
-      worker: W,
-      amount: TON,
-      due: TON,
-      aborted: true,
-      exitCode: INSOLVENT,
-      inValue: 40_000_000n,
-    });
+    const refusedVoucher = () =>
+      vaultTx({ kind: "redeem", worker: W, amount: TON, due: TON, aborted: true, exitCode: INSOLVENT, inValue: 40_000_000n });
+    const voucher1 = refusedVoucher();
+    const voucher2 = refusedVoucher();
     const s = setup([withdrawal, voucher1, voucher2]);
 
     // Act

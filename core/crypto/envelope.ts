@@ -25,6 +25,9 @@ import { CryptoInputError, EnvelopeError, HpkeOpenError } from "./errors";
 import { aeadOpen, aeadSeal, hpkeOpen, hpkeSeal, setupBaseR, setupBaseS, type HpkeContext } from "./hpke";
 import type { KemKeyPair } from "./keys";
 
+/** How a wrapped data key that fails its HPKE open is refused (EnvelopeError key_unwrap_failed): the agent tells its requester more (agent/execute.ts). */
+export const HPKE_OPEN_FAILED = "the data key did not open with this worker's HPKE key";
+
 export const REQUEST_KEY_INFO = "cocoon/v1/request-key";
 export const REPLY_INFO = "cocoon/v1/reply";
 export const REPLY_PROOF_LABEL = "cocoon/v1/reply-proof";
@@ -185,7 +188,7 @@ export function openRequestBound(
     if (e instanceof HpkeOpenError) {
       throw new EnvelopeError(
         "key_unwrap_failed",
-        "the data key did not open with this worker's HPKE key: the header or wrapped key was changed, or it was sealed to another key",
+        `${HPKE_OPEN_FAILED}: the header or wrapped key was changed, or it was sealed to another key`,
       );
     }
     throw e;

@@ -200,10 +200,10 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
     jobTopic(job.jobId),
     toView(finished, { ...replyKey(job.jobId, r.attempt, digest), reply: r.reply, receipt: r.receipt }),
   );
-  const credit = creditOf(job, cost);
-  deps.log.info("job completed", { jobId: job.jobId, workerId, cost: cost.toString(), ...credit, ...body.usage });
-  const settlement = settlementOf(deps.config, job, r.attempt, body.replyHash, cost.toString());
-  return { status: "completed", cost: cost.toString(), ...credit, ...settlement, duplicate: false };
+  const outcome = completedOutcome(deps, job, r.attempt, body.replyHash, cost.toString(), false);
+  const { cost: charged, credit } = outcome;
+  deps.log.info("job completed", { jobId: job.jobId, workerId, cost: charged, ...(credit === undefined ? {} : { credit }), ...body.usage });
+  return outcome;
 }
 
 /**
@@ -272,6 +272,26 @@ export async function postResults(
 const creditOf = (job: Pick<JobItem, "operatorFeeBps">, cost: bigint): { credit?: string } =>
   (job.operatorFeeBps ?? 0) > 0 ? { credit: workerCredit(job, cost).toString() } : {};
 
+/**
+ * The answer to a completed result, first or repeated: what the requester was charged, what the
+ * worker is credited, and the requester's settlement token over this attempt, reply and cost
+ * (./settlement-token.ts, session 40), which the worker relays on its final chunk.
+ */
+const completedOutcome = (
+  deps: CoreDeps,
+  job: Pick<JobItem, "jobId" | "requester" | "operatorFeeBps">,
+  attempt: number,
+  replyHash: string,
+  cost: string,
+  duplicate: boolean,
+) => ({
+  status: "completed" as const,
+  cost,
+  ...creditOf(job, BigInt(cost)),
+  ...settlementOf(deps.config, job, attempt, replyHash, cost),
+  duplicate,
+});
+
 /** `job`: the job at the result's attempt (the callers checked job.attempt === r.attempt). */
 const replyItemsOf = (deps: CoreDeps, job: JobItem, digest: string, reply: ReplyEnvelope, receipt: Receipt, canonicalReply?: string) =>
   replyItems(job, digest, reply, receipt, canonicalReply, Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS);
@@ -318,8 +338,7 @@ async function putReplyParts(deps: CoreDeps, parts: readonly Item[], refresh?: "
 async function lostSettlement(deps: CoreDeps, r: CompletedResult, digest: string, keys: Key[], why: Error) {
   const now = await readJob(deps.store, r.jobId);
   if (now?.status === "completed" && now.attempt === r.attempt && now.resultDigest === digest) {
-    const settlement = settlementOf(deps.config, now, r.attempt, r.receipt.body.replyHash, now.cost!);
-    return { status: "completed" as const, cost: now.cost!, ...creditOf(now, BigInt(now.cost!)), ...settlement, duplicate: true };
+    return completedOutcome(deps, now, r.attempt, r.receipt.body.replyHash, now.cost!, true);
   }
   if (why instanceof OverdraftError && now?.status === "assigned" && now.attempt === r.attempt) throw why; // books are wrong: a 500 with an alert, not a 409
   const [head, ...parts] = keys;
@@ -356,8 +375,7 @@ async function repeatedResult(deps: CoreDeps, job: JobItem, r: CompletedResult) 
     await putReplyParts(deps, items.parts);
     await putReply(deps, items.head);
   }
-  const settlement = settlementOf(deps.config, job, r.attempt, r.receipt.body.replyHash, job.cost!);
-  return { status: "completed" as const, cost: job.cost!, ...creditOf(job, BigInt(job.cost!)), ...settlement, duplicate: true };
+  return completedOutcome(deps, job, r.attempt, r.receipt.body.replyHash, job.cost!, true);
 }
 
 /**
