@@ -204,11 +204,15 @@ describe("executeJob: an engine that counts the images past the hold", () => {
     expect(warnings).toEqual([expect.objectContaining({ fields: { jobId: expect.any(String) as unknown as string } })]);
   });
 
-  it("a text-only job past its hold still fails as before (its bytes bound its tokens)", async () => {
+  it("a text-only job past its hold is billed at the hold too (review41: its bytes do not bound the template's framing)", async () => {
+    // Prepare
+    const messages: ChatMessage[] = [{ role: "user", content: "hi" }];
     // Act
-    const { results } = await runJob(counting(10_000), [{ role: "user", content: "hi" }]);
-    // Assess
-    expect(results).toEqual([expect.objectContaining({ kind: "failed", code: "limits_exceeded" })]);
+    const { results } = await runJob(counting(10_000), messages);
+    // Assess: before review41 it failed limits_exceeded, an answer already made refunded and run again by the next worker
+    const r = results[0]!;
+    if (r.kind !== "completed") throw new Error(`the job failed: ${r.code}`);
+    expect(r.receipt.body.usage).toEqual({ promptTokens: promptTokenBound(messages), completionTokens: 2 });
   });
 });
 

@@ -150,13 +150,17 @@ describe("ChunkWriter: a reasoning model's thinking in the sealed chunks", () =>
     ]);
   });
 
-  it("counts against the reply's size cap: thinking past MAX_REPLY_BYTES fails the job reply_too_large", async () => {
+  it("counts against the reply's size cap: thinking past MAX_REPLY_BYTES cuts the answer there (finish length; review41: it failed, refunded)", async () => {
     // Prepare: 48 pieces of 90 000 bytes, over 4 MiB however they are sealed
     const thoughts = Array.from({ length: 48 }, () => ({ reasoning: "t".repeat(90_000) }));
     // Act
     const r = await execute(thinkingEngine([...thoughts, { text: "done" }]));
-    // Assess
-    expect(r.failure().error.code).toBe("reply_too_large");
+    // Assess: fewer thoughts than were thought, and the answer's text never reached
+    const chunks = r.chunks();
+    const thought = chunks.map((c) => (c.reasoning as string | undefined) ?? "").join("");
+    expect(thought.length).toBeLessThan(48 * 90_000);
+    expect(chunks.map((c) => c.text ?? "").join("")).toBe("");
+    expect(chunks.at(-1)!.end).toMatchObject({ choices: [{ finishReason: "length" }] });
   });
 });
 

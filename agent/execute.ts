@@ -146,6 +146,14 @@ const encoder = new TextEncoder();
 
 /** A chunk's plaintext at most, less room for its JSON around the text (the end, usage, a choice index). */
 const CHUNK_BUDGET = MAX_CHUNK_PLAINTEXT - 8192;
+/** A chunk's size in the reply's canonical JSON: base64url of its plaintext and 16-byte tag, quotes, and a comma after the first. */
+const sealedSize = (plaintextBytes: number, seq: number) => Math.ceil(((plaintextBytes + 16) * 4) / 3) + 2 + (seq > 0 ? 1 : 0);
+/**
+ * What a reply keeps free for its final chunk while it grows (review41): a whole chunk. A chunk
+ * that would leave less is not sealed; the answer is cut there instead (ChunkWriter.full), and the
+ * final chunk, with the end, always fits under MAX_REPLY_BYTES.
+ */
+const FINAL_RESERVE = sealedSize(MAX_CHUNK_PLAINTEXT, 1);
 /** The longest piece of a text delta: a chunk's budget at 3 UTF-8 bytes per UTF-16 unit, the worst case. */
 const PIECE_CHARS = Math.floor(CHUNK_BUDGET / 3);
 const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
@@ -205,6 +213,17 @@ class ChunkWriter {
   private replyBytes = 0;
   /** a failure raised where nothing could throw it (the interval timer's flush); thrown on the next delta */
   private failure: JobFailure | undefined;
+  private fullOf = false;
+  /**
+   * The reply reached the network's cap (MAX_REPLY_BYTES, or MAX_REPLY_CHUNKS) but for the room kept
+   * for its end: nothing more is sealed, and the answer ends here as at max_tokens (finish "length"),
+   * billed by the engine's own count of what it generated (run lets it finish). Before review41 the
+   * job failed reply_too_large: a streamed requester, who had read everything up to the cap, was
+   * refunded, and the next candidate asked to do it again.
+   */
+  get full(): boolean {
+    return this.fullOf;
+  }
 
   constructor(
     private readonly job: AgentJob,
@@ -285,6 +304,7 @@ class ChunkWriter {
   /** One delta that fits a chunk (text and thinking at most PIECE_CHARS, with log probabilities at most CHUNK_BUDGET). */
   private add(i: number, text: string, logprobs: TokenLogprob[] | undefined, lpBytes: number, reasoning = ""): void {
     if (this.failure) throw this.failure;
+    if (this.fullOf) return; // no room: the run cuts the answer here
     if (this.pending && (this.pending.i ?? 0) !== i) this.flush(false);
     const bytes = (text.length + reasoning.length) * 3 + lpBytes;
     // what waits goes out first where this delta would take it past what a chunk holds, or where
@@ -326,6 +346,8 @@ class ChunkWriter {
   embeddings(vectors: string[]): void {
     for (const v of vectors) {
       if (this.pending && this.pendingBytes + v.length > CHUNK_BUDGET) this.flush(false);
+      // a batch of vectors is not cut (each input needs its own): too many fail the job as before
+      if (this.fullOf) throw this.tooLarge(this.replyBytes + FINAL_RESERVE);
       const p = (this.pending ??= {});
       (p.embeddings ??= []).push(v);
       this.pendingBytes += v.length + 3;
@@ -362,21 +384,33 @@ class ChunkWriter {
       p.req = requestTag(this.requestHash);
       p.proof = this.proof;
     }
-    const { seq, data } = this.sealer.seal(this.padded(encoder.encode(JSON.stringify(p))), final);
+    const plaintext = this.padded(encoder.encode(JSON.stringify(p)));
+    if (!final) {
+      // Room for this chunk and, after it, a final one: else the answer is cut before it (full).
+      const next = this.sealer.seq;
+      if (this.replyBytes + sealedSize(plaintext.length, next) + FINAL_RESERVE > MAX_REPLY_BYTES || next + 1 >= MAX_REPLY_CHUNKS) {
+        this.fullOf = true;
+        return;
+      }
+    }
+    const { seq, data } = this.sealer.seal(plaintext, final);
     this.replyBytes += data.length + 2 + (seq > 0 ? 1 : 0);
-    if (this.replyBytes > MAX_REPLY_BYTES || seq >= MAX_REPLY_CHUNKS)
-      throw new JobFailure(
-        "reply_too_large",
-        seq >= MAX_REPLY_CHUNKS
-          ? `the answer needs more than ${MAX_REPLY_CHUNKS} chunks; the network carries at most ${MAX_REPLY_CHUNKS}`
-          : `the answer is at least ${this.replyBytes} bytes as JSON; the network carries at most ${MAX_REPLY_BYTES}`,
-      );
+    if (this.replyBytes > MAX_REPLY_BYTES || seq >= MAX_REPLY_CHUNKS) throw this.tooLarge(this.replyBytes, seq >= MAX_REPLY_CHUNKS);
     if (!this.relay || final) {
       // The final chunk goes out with the receipt, once it is signed (finishRelay).
       if (final) this.finalChunk = { seq, data };
       return;
     }
     this.relay.publish(this.relayChunk(seq, data, false));
+  }
+
+  private tooLarge(bytes: number, chunks = false): JobFailure {
+    return new JobFailure(
+      "reply_too_large",
+      chunks
+        ? `the answer needs more than ${MAX_REPLY_CHUNKS} chunks; the network carries at most ${MAX_REPLY_CHUNKS}`
+        : `the answer is at least ${bytes} bytes as JSON; the network carries at most ${MAX_REPLY_BYTES}`,
+    );
   }
 
   /**
@@ -647,6 +681,7 @@ async function run(
     });
     if (r === CANCELLED) throw stopped();
     const usage = { promptTokens: r.usage.promptTokens, completionTokens: 0 };
+    capPrompt(ctx, header, usage);
     checkLimits(header, usage);
     if (r.vectors.length !== p.input!.length)
       throw new JobFailure("engine_error", `the engine returned ${r.vectors.length} vectors for ${p.input!.length} inputs`);
@@ -705,6 +740,9 @@ async function run(
             held = ev;
           } else {
             if (counts) pieces++;
+            // once the reply is full (review41: ChunkWriter.full) the rest is not sealed, but the
+            // engine is let finish: its own count bills what it generated, not a count of pieces
+            // (an engine answering whole sends one piece of every token)
             writer.text(i, ev.text, ev.logprobs, ev.reasoning);
           }
         } else {
@@ -724,7 +762,11 @@ async function run(
               : undefined;
           prompts.push(r.usage.promptTokens);
           engineName = r.engine;
-          choices.push({ finishReason: r.finishReason, ...(r.toolCalls?.length ? { toolCalls: r.toolCalls } : {}) });
+          // cut at the reply's cap: it ends as at max_tokens (the reply had no room for the rest)
+          choices.push({
+            finishReason: writer.full ? "length" : r.finishReason,
+            ...(r.toolCalls?.length ? { toolCalls: r.toolCalls } : {}),
+          });
           done = true;
           break;
         }
@@ -745,8 +787,14 @@ async function run(
     }
     if (cut) break;
     if (!done) throw new JobFailure("engine_error", "the engine's stream ended without a final result");
-    capImagePrompt(ctx, header, usage, images);
+    capPrompt(ctx, header, usage);
     checkLimits(header, usage);
+    if (writer.full) {
+      // no room for more choices either: those not started are not run, and end as the cut one
+      while (choices.length < n) choices.push({ finishReason: "length" });
+      ctx.log.info("answer cut at the network's reply cap: billed what the engine generated", { jobId: header.jobId });
+      break;
+    }
   }
   if (cut || choices.length < n) {
     // ---- Billing a cancelled job. The requester pays for what the GPU did up to the cancel:
@@ -773,7 +821,7 @@ async function run(
       }
     }
     while (choices.length < n) choices.push({ finishReason: "cancelled" });
-    capImagePrompt(ctx, header, usage, images);
+    capPrompt(ctx, header, usage);
     checkLimits(header, usage);
     // No counts here: the host reads this log, and a job's token counts are its prompt's and its
     // answer's lengths, which padding keeps from the host (session 31 privacy review).
@@ -789,19 +837,30 @@ async function run(
  * engine reads (a token is at least one byte; the SDK's bound, client/sdk.ts promptTokenBound and
  * textTokenBound, adds framing on top), token ids one each, n times for n choices (each choice is
  * one engine call). A requester that follows the SDK's bound is never refused by it.
+ *
+ * Every text the engine is given counts, not the message's content alone (review41): a speaker's
+ * name, a tool call's id and function name beside its arguments. And a turn, or an embedding
+ * input, is at least one token even when empty (its role marker; the model's special tokens): 7,000
+ * empty turns fit a 200 KiB envelope and were a prompt of 0. What no byte count can bound (the
+ * template's framing) is billed at the hold when the engine counts past it (capPrompt).
  */
 export function promptFloor(p: RequestPlaintextParsed): number {
   const bytes = (s: string | undefined) => (s ? Buffer.byteLength(s) : 0);
-  if (p.kind === "embedding") return (p.input ?? []).reduce<number>((n, x) => n + (typeof x === "string" ? bytes(x) : x.length), 0);
+  if (p.kind === "embedding")
+    return (p.input ?? []).reduce<number>((n, x) => n + (typeof x === "string" ? Math.max(1, bytes(x)) : x.length), 0);
   const n = p.n ?? 1;
   if (p.kind === "completion") return bytes(p.prompt) * n;
   // An image: the allowance the SDK holds for it (IMAGE_PROMPT_TOKENS), its base64 being no text the model reads.
   const messages = (p.messages ?? []).reduce(
     (sum, m) =>
       sum +
-      bytes(contentText(m.content)) +
-      imageCount(m.content) * IMAGE_PROMPT_TOKENS +
-      (m.toolCalls ?? []).reduce((k, c) => k + bytes(c.function.arguments), 0),
+      Math.max(
+        1,
+        bytes(contentText(m.content)) +
+          imageCount(m.content) * IMAGE_PROMPT_TOKENS +
+          bytes(m.name) +
+          (m.toolCalls ?? []).reduce((k, c) => k + bytes(c.id) + bytes(c.function.name) + bytes(c.function.arguments), 0),
+      ),
     0,
   );
   return (messages + (p.tools?.length ? bytes(JSON.stringify(p.tools)) : 0)) * n;
@@ -821,19 +880,23 @@ function checkImageUrls(p: RequestPlaintextParsed): void {
 const imagesOf = (p: RequestPlaintextParsed) => (p.messages ?? []).reduce((n, m) => n + imageCount(m.content), 0);
 
 /**
- * A job with images whose engine counted more prompt tokens than the requester held: billed at the
- * hold (header.maxPromptTokens), never above it, and said in the worker's log. Unlike text, whose
- * bytes bound its tokens (promptFloor refuses a hold below them before the engine runs), an
- * image's count is the engine's alone and known only after the answer went out: failing the job
- * (limits_exceeded) would refund the requester an answer it already read, pay the worker nothing,
- * and hand the same job to the next worker. The requester held IMAGE_PROMPT_TOKENS an image at
- * least (promptFloor), so what the worker forgoes is only a large image's excess over that.
+ * A job whose engine counted more prompt tokens than the requester held: billed at the hold
+ * (header.maxPromptTokens), never above it, and said in the worker's log. promptFloor refuses,
+ * before the engine runs, a hold below what the prompt's text bounds; what it cannot bound is
+ * the engine's alone and known only after the answer was made (and, streamed, read): an image's
+ * count, the chat template's framing of each turn, a model's special tokens around each embedding
+ * input. Failing the job then (limits_exceeded) refunded the requester an answer it may already
+ * have read, paid the worker nothing, and handed the same job to the next worker to do again
+ * (review41: a requester padding its prompt with what the floor does not count got every
+ * candidate's streamed answer free). The requester agreed to pay the hold; what the worker forgoes
+ * is only the count's excess over it. The completion side is never capped: the engine was asked
+ * for at most the hold's tokens, so a count past it is an engine ignoring max_tokens.
  */
-function capImagePrompt(ctx: ExecuteContext, header: EnvelopeHeader, usage: BilledUsage, images: number): void {
-  if (images === 0 || usage.promptTokens <= header.maxPromptTokens) return;
+function capPrompt(ctx: ExecuteContext, header: EnvelopeHeader, usage: BilledUsage): void {
+  if (usage.promptTokens <= header.maxPromptTokens) return;
   // No counts: the host reads this log and knows the hold (the header), so what the worker forwent
   // would give the prompt's token count, its length, which padding keeps from the host (session 31).
-  ctx.log.warn("the engine counted more prompt tokens than the job held (its images): billed the hold's prompt tokens", {
+  ctx.log.warn("the engine counted more prompt tokens than the job held: billed the hold's prompt tokens", {
     jobId: header.jobId,
   });
   usage.promptTokens = header.maxPromptTokens;
