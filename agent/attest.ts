@@ -23,8 +23,9 @@ export function makeAttester(o: {
   /**
    * tdx: the Intel collateral attached to each document (agent/collateral.ts), which the
    * verifier judges the quote's TCB status by; without it the status is Unknown and the default
-   * policy refuses the worker. Its CollateralError (collateral_stale) is thrown as it is: no
-   * evidence is made that the coordinator would refuse.
+   * policy refuses the worker. Its CollateralError (collateral_stale, collateral_not_yet_valid)
+   * is thrown as it is: no evidence is made that the coordinator would refuse. The runtime waits it
+   * out off the candidate lists (agent/runtime.ts cannotAttest), a first start included.
    */
   collateral?: CollateralSource;
   now?: () => number;

@@ -1380,7 +1380,8 @@ async function status(o: ConnectionOptions & { config?: string; metricsPort?: nu
   };
   const lines = [`worker ${s?.workerId ?? doc?.workerId} · tier ${tierLabel(tier)}`];
   if (doc) {
-    lines.push(`  running: up ${duration(doc.uptimeSeconds)} · ${doc.state} · ${doc.inFlight}/${doc.capacity} job(s) in flight`);
+    const state = doc.state === "cannot_attest" ? "cannot attest (off the candidate lists)" : doc.state;
+    lines.push(`  running: up ${duration(doc.uptimeSeconds)} · ${state} · ${doc.inFlight}/${doc.capacity} job(s) in flight`);
     lines.push(
       `  today (${doc.today.day} UTC): ${doc.today.jobs} job(s) · ${doc.today.promptTokens + doc.today.completionTokens} tokens (${doc.today.promptTokens} prompt + ${doc.today.completionTokens} completion) · ${doc.today.failed} failed · earned ${formatTon(doc.today.earned)}`,
     );
@@ -1402,6 +1403,9 @@ async function status(o: ConnectionOptions & { config?: string; metricsPort?: nu
     lines.push(
       `  earned ${formatTon(s.earned)} · redeemed ${formatTon(s.redeemed)} · unredeemed ${formatTon(BigInt(s.earned) - BigInt(s.redeemed))}${doc ? ` · ${BigInt(doc.redeemThreshold) > 0n ? `auto-redeem at ${formatTon(doc.redeemThreshold)}` : "auto-redeem off"}` : ""}`,
     );
+  } else if (doc?.attestError && notAWorker(remote)) {
+    // a first start waiting for its collateral: the coordinator answered, it does not know the worker yet
+    lines.push("  not registered with the coordinator yet: the agent registers once it can attest (below)");
   } else {
     lines.push(`  the coordinator did not answer: ${(remote as PromiseRejectedResult).reason?.message}`);
     // an outage read as "no earnings shown" asks whether they are lost: the running agent's last reading says what stands
@@ -1417,9 +1421,33 @@ async function status(o: ConnectionOptions & { config?: string; metricsPort?: nu
   // while the engine does not answer, why (a job failed since says only its code)
   if (doc?.engineError && (doc.state === "starting" || doc.state === "engine_down"))
     lines.push(`  engine not answering (${new Date(doc.engineError.at).toISOString()}): ${doc.engineError.msg}`);
+  // why it cannot attest, in the owner's words, then the agent's own
+  if (doc?.attestError)
+    lines.push(
+      `  cannot attest since ${new Date(doc.attestError.since).toISOString()} (last try ${new Date(doc.attestError.at).toISOString()}): ` +
+        `${attestTroubleWords(doc.attestError)} [${doc.attestError.code}] ${doc.attestError.msg}`,
+    );
   lines.push(`  last error: ${doc?.lastError ? `${new Date(doc.lastError.at).toISOString()} ${doc.lastError.msg}` : "none"}`);
   io.out.write((o.json ? JSON.stringify(json, null, 2) : lines.join("\n")) + "\n");
   return 0;
+}
+
+const notAWorker = (r: PromiseSettledResult<unknown>) =>
+  r.status === "rejected" && r.reason instanceof ApiError && r.reason.code === "not_a_worker";
+
+/**
+ * Why a running agent cannot attest (its /status attestError), said for its owner: what is wrong,
+ * and that the agent waits it out on its own (no restart needed), with what the owner can check.
+ */
+function attestTroubleWords(a: Pick<NonNullable<AgentStatusDoc["attestError"]>, "code" | "refused">): string {
+  if (a.refused)
+    return "the coordinator refuses this worker's evidence: off the candidate lists; the agent fetches fresh collateral and tries again on a backoff, and serves once it is accepted.";
+  if (a.code === "collateral_stale")
+    return "no Intel collateral that passes: the PCCS (pccsUrl, COCOON_PCCS_URL) cannot be reached or serves none fresh, and nothing cached passes; the agent retries on a backoff and registers once it arrives (no restart needed).";
+  if (a.code === "collateral_not_yet_valid")
+    return "the PCCS serves collateral that is not valid yet (dates in the future): check that it serves Intel's collateral, and the clocks; the agent retries on a backoff.";
+  if (a.code === "quote_unreadable") return "the platform's quote names no collateral the agent can read (its PCK certificate).";
+  return "its evidence cannot be made.";
 }
 
 /**

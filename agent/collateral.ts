@@ -23,7 +23,10 @@
  * coordinator's, named with each registration nonce, else the bundled policy's) or past any of
  * its nextUpdates, and used from the cache while the PCCS is down. Once the cached copy is too old
  * to pass, no evidence is made: `collateral_stale` is logged by name and thrown, rather than
- * evidence sent that the coordinator would refuse.
+ * evidence sent that the coordinator would refuse. Collateral that is not valid yet (a part's
+ * issueDate, thisUpdate or notBefore later than the coordinator's time, beyond
+ * NOT_YET_VALID_SKEW_MS) is never used nor cached: the verifier refuses it too. Held collateral the
+ * coordinator refused is fetched afresh (`refetch`).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -50,7 +53,13 @@ export type CollateralErrorCode =
   /** the PCCS could not be reached, answered an error, or answered something that is not PCS collateral */
   | "pccs_unavailable"
   /** no cached collateral that still passes, and none could be fetched: no evidence is made */
-  | "collateral_stale";
+  | "collateral_stale"
+  /**
+   * the PCCS served collateral whose dates start after the coordinator's time (beyond
+   * NOT_YET_VALID_SKEW_MS), and nothing held passes: no evidence is made (the verifier would say
+   * collateral_not_yet_valid)
+   */
+  | "collateral_not_yet_valid";
 
 export class CollateralError extends Error {
   override readonly name = "CollateralError";
@@ -271,10 +280,17 @@ export async function fetchCollateral(pccsUrl: string, key: CollateralKey, o: { 
   return r.data;
 }
 
-/** When Intel issued the collateral's evaluation (the older of TCB info and QE identity, as the verifier counts it) and when its first part expires. */
+/**
+ * When Intel issued the collateral's evaluation (the older of TCB info and QE identity, as the
+ * verifier counts it), when its first part expires, and when its last part becomes valid (the
+ * latest issueDate, CRL thisUpdate or certificate notBefore: before it the verifier refuses it as
+ * collateral_not_yet_valid), with that part's name.
+ */
 export interface CollateralDates {
   issuedAt: number;
   nextUpdate: number;
+  validFrom: number;
+  validFromPart: string;
 }
 
 const Dated = z.object({ issueDate: z.string(), nextUpdate: z.string() });
@@ -283,16 +299,40 @@ const Dated = z.object({ issueDate: z.string(), nextUpdate: z.string() });
 export function collateralDates(c: TdxCollateral): CollateralDates {
   const tcb = Dated.parse(JSON.parse(c.tcb_info));
   const qe = Dated.parse(JSON.parse(c.qe_identity));
-  const crls = [c.pck_crl, c.root_ca_crl].map((h) => parseCrl(Buffer.from(h, "hex"), "crl_malformed", "CRL").nextUpdate);
+  const crls = [c.pck_crl, c.root_ca_crl].map((h) => parseCrl(Buffer.from(h, "hex"), "crl_malformed", "CRL"));
   const certs = [c.pck_crl_issuer_chain, c.tcb_info_issuer_chain, c.qe_identity_issuer_chain].flatMap((p) =>
-    pemCertificates(p).map((d) => parseCertificate(d, "chain_malformed", "issuer chain").notAfter),
+    pemCertificates(p).map((d) => parseCertificate(d, "chain_malformed", "issuer chain")),
   );
-  const ends = [Date.parse(tcb.nextUpdate), Date.parse(qe.nextUpdate), ...crls.map((n) => n ?? -Infinity), ...certs];
+  const ends = [
+    Date.parse(tcb.nextUpdate),
+    Date.parse(qe.nextUpdate),
+    ...crls.map((l) => l.nextUpdate ?? -Infinity),
+    ...certs.map((x) => x.notAfter),
+  ];
   const issuedAt = Math.min(Date.parse(tcb.issueDate), Date.parse(qe.issueDate));
   const nextUpdate = Math.min(...ends);
   if (!Number.isFinite(issuedAt) || !Number.isFinite(nextUpdate)) throw new Error("a date is missing or not a date");
-  return { issuedAt, nextUpdate };
+  // each window's start, as the verifier checks them (core/attestation/tdx/verify.ts: collateral_not_yet_valid)
+  const starts: Array<[string, number]> = [
+    ["TCB info issueDate", Date.parse(tcb.issueDate)],
+    ["QE identity issueDate", Date.parse(qe.issueDate)],
+    ["PCK CRL thisUpdate", crls[0]!.thisUpdate],
+    ["root CA CRL thisUpdate", crls[1]!.thisUpdate],
+    ...certs.map((x): [string, number] => [`certificate "${x.cn}" notBefore`, x.notBefore]),
+  ];
+  const [validFromPart, validFrom] = starts.reduce((a, b) => (b[1] > a[1] ? b : a));
+  return { issuedAt, nextUpdate, validFrom, validFromPart };
 }
+
+/**
+ * How far a part's start (issueDate, thisUpdate, notBefore) may lie ahead of the coordinator's time
+ * as the agent reckons it and the collateral still be used: the agent's clock, corrected only once
+ * a request was refused as stale or ahead, may lag the coordinator's by the request window (5 min,
+ * as the verifier's own evidence skew), and collateral Intel issued a moment ago must not be
+ * taken for a PCCS's fault. Beyond it the dates are wrong (a PCCS serving test or forged
+ * collateral, or a clock far off), and the verifier would refuse the evidence.
+ */
+export const NOT_YET_VALID_SKEW_MS = 5 * 60_000;
 
 /** The cache file: the collateral as attached, and when we fetched it. */
 const CacheFile = z.object({
@@ -305,6 +345,10 @@ const CacheFile = z.object({
 type CacheFile = z.infer<typeof CacheFile>;
 
 interface Entry extends CacheFile {
+  /** the collateral passes the verifier from then on (ms): its last part's start */
+  usableFrom: number;
+  /** which part that is, for the log */
+  usableFromPart: string;
   /** the collateral passes the policy until then (ms), by its own dates */
   usableUntil: number;
   /** fetch again from then on (ms) */
@@ -320,6 +364,13 @@ export interface CollateralSource {
    * none. `undefined` (a coordinator too old to say): the bundled policy's again.
    */
   coordinatorBounds(b: AttestationBounds | undefined): void;
+  /**
+   * The coordinator refused evidence made with the collateral held (403 attestation_*): the next
+   * attestation fetches afresh rather than send the same copy again, at most once per `retryMs`
+   * after the last fetch (a refusal the collateral cannot mend, such as an image not on the
+   * allow-list, must not have the PCCS asked at every retry). A fetch that fails leaves the copy held in use.
+   */
+  refetch(): void;
 }
 
 export interface CollateralSourceOptions {
@@ -369,7 +420,7 @@ export function collateralSource(o: CollateralSourceOptions): CollateralSource {
     const usableUntil = Math.min(d.nextUpdate, d.issuedAt + maxAgeMs);
     // half of what was left when fetched: a PCCS down for a while still leaves the other half
     const refreshAt = Math.min(f.fetchedAt + refreshEveryMs, f.fetchedAt + (usableUntil - f.fetchedAt) / 2);
-    return { ...f, usableUntil, refreshAt };
+    return { ...f, usableFrom: d.validFrom, usableFromPart: d.validFromPart, usableUntil, refreshAt };
   };
 
   const load = (k: CollateralKey): Entry | undefined => {
@@ -404,8 +455,19 @@ export function collateralSource(o: CollateralSourceOptions): CollateralSource {
           `${pccsRoot(pccsUrl)} served collateral without readable dates: ${(err as Error).message}`,
         );
       }
+      // Not valid yet by the coordinator's clock: neither cached nor used (the verifier refuses it,
+      // and a cached copy would outlive this process). Dates Intel signs do not run ahead; a PCCS
+      // serving test or forged collateral, or a clock far off (ours, corrected by the
+      // coordinator's answers, or the coordinator's), does.
+      if (e.usableFrom > now + NOT_YET_VALID_SKEW_MS)
+        throw new CollateralError(
+          "collateral_not_yet_valid",
+          `${pccsRoot(pccsUrl)} served collateral for FMSPC ${k.fmspc} that is not valid yet: its ${e.usableFromPart} is ` +
+            `${iso(e.usableFrom)}, ${Math.round((e.usableFrom - now) / 60_000)} min after the coordinator's time ${iso(now)}; ` +
+            "the verifier refuses it (collateral_not_yet_valid): check that the PCCS serves Intel's collateral, and the clocks (the PCCS host's, the coordinator's)",
+        );
       try {
-        const { usableUntil: _u, refreshAt: _r, ...file } = e;
+        const { usableFrom: _f, usableFromPart: _p, usableUntil: _u, refreshAt: _r, ...file } = e;
         replaceFileSync(fileOf(k), JSON.stringify(file) + "\n", { mode: 0o600 });
       } catch (err) {
         // the copy in memory still serves this process; only a restart while the PCCS is down loses it
@@ -424,10 +486,17 @@ export function collateralSource(o: CollateralSourceOptions): CollateralSource {
     return p;
   };
 
-  /** The named refusal: logged (an operator reads why the worker drops off) and thrown (the caller sends nothing). */
-  const stale = (k: CollateralKey, e: Entry | undefined, why: string): CollateralError => {
+  /** The last refusal logged, by platform: each is logged once per change, not at every retry of a starting agent. */
+  const lastLogged = new Map<string, string>();
+  /**
+   * The named refusal: logged (an operator reads why the worker drops off) and thrown (the caller
+   * sends nothing). `notYet`: the fetch brought collateral that is not valid yet, which is said
+   * by its own code (collateral_not_yet_valid) rather than as stale.
+   */
+  const stale = (k: CollateralKey, e: Entry | undefined, why: string, notYet = false): CollateralError => {
+    const code: CollateralErrorCode = notYet ? "collateral_not_yet_valid" : "collateral_stale";
     const data = {
-      code: "collateral_stale",
+      code,
       maxCollateralAgeSeconds: maxAgeSeconds ?? "none",
       fmspc: k.fmspc,
       ca: k.ca,
@@ -435,16 +504,26 @@ export function collateralSource(o: CollateralSourceOptions): CollateralSource {
       ...(e ? { usableUntil: iso(e.usableUntil) } : {}),
       error: why,
     };
-    if (log?.error) log.error("collateral_stale: not attesting", data);
-    else log?.warn("collateral_stale: not attesting", data);
+    const said = JSON.stringify(data);
+    if (lastLogged.get(idOf(k)) !== said) {
+      lastLogged.set(idOf(k), said);
+      if (log?.error) log.error(`${code}: not attesting`, data);
+      else log?.warn(`${code}: not attesting`, data);
+    }
     return new CollateralError(
-      "collateral_stale",
-      `tdx collateral stale: no evidence is made until ${pccsRoot(pccsUrl)} serves collateral that passes ` +
+      code,
+      `tdx collateral ${notYet ? "not valid yet" : "stale"}: no evidence is made until ${pccsRoot(pccsUrl)} serves collateral that passes ` +
         (e
           ? `(the cached copy for FMSPC ${k.fmspc} passed until ${iso(e.usableUntil)})`
           : `(nothing cached for FMSPC ${k.fmspc} in ${o.stateDir})`) +
         `; check the PCCS (pccsUrl, COCOON_PCCS_URL): ${why}`,
     );
+  };
+
+  /** `e`'s collateral, which passes: a refusal after it is a change, logged again. */
+  const passes = (id: string, e: Entry): TdxCollateral => {
+    lastLogged.delete(id);
+    return e.collateral;
   };
 
   return {
@@ -461,13 +540,21 @@ export function collateralSource(o: CollateralSourceOptions): CollateralSource {
       // what is held is judged again: a shorter bound brings its refresh forward, or makes it stale
       for (const [id, e] of entries) entries.set(id, entryOf(e));
     },
+    refetch() {
+      for (const [id, e] of entries) {
+        entries.set(id, { ...e, refreshAt: Math.min(e.refreshAt, e.fetchedAt + retryMs) });
+        nextTry.delete(id);
+      }
+    },
     async forQuote(quote, now) {
       const k = collateralKeyOf(quote);
       const id = idOf(k);
       let e = entries.get(id) ?? load(k);
       if (e) entries.set(id, e);
-      const usable = (x: Entry | undefined): x is Entry => x !== undefined && now < x.usableUntil;
-      if (usable(e) && (now < e.refreshAt || now < (nextTry.get(id) ?? 0))) return e.collateral;
+      // a copy not valid yet (a cache written before this check, a clock that went back) is not used either
+      const usable = (x: Entry | undefined): x is Entry =>
+        x !== undefined && now < x.usableUntil && x.usableFrom <= now + NOT_YET_VALID_SKEW_MS;
+      if (usable(e) && (now < e.refreshAt || now < (nextTry.get(id) ?? 0))) return passes(id, e);
       try {
         const fresh = await refresh(k, now);
         nextTry.delete(id);
@@ -478,7 +565,7 @@ export function collateralSource(o: CollateralSourceOptions): CollateralSource {
       } catch (err) {
         nextTry.set(id, now + retryMs);
         const why = err instanceof Error ? err.message : String(err);
-        if (!usable(e)) throw stale(k, e, why);
+        if (!usable(e)) throw stale(k, e, why, err instanceof CollateralError && err.code === "collateral_not_yet_valid");
         log?.warn("tdx collateral refresh failed: using the cached copy", {
           code: err instanceof CollateralError ? err.code : "pccs_unavailable",
           fmspc: k.fmspc,
@@ -494,7 +581,7 @@ export function collateralSource(o: CollateralSourceOptions): CollateralSource {
           e,
           e ? `it serves collateral issued ${iso(collateralDates(e.collateral).issuedAt)}, too old to pass` : "nothing fetched",
         );
-      return e.collateral;
+      return passes(id, e);
     },
   };
 }

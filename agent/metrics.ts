@@ -89,7 +89,12 @@ export const AgentStatusDoc = z.object({
   /** false for "dev" (SIMULATED) and "none" (no TEE): the owner can read every prompt */
   confidential: z.boolean(),
   tierLabel: z.string(),
-  state: z.enum(["starting", "serving", "api_down", "engine_down", "draining", "stopped"]),
+  /**
+   * cannot_attest: the agent cannot make evidence the coordinator accepts (no Intel collateral that
+   * passes, or its evidence refused; attestError says why): off the candidate lists, or not
+   * registered yet at a first start, and retrying on a backoff.
+   */
+  state: z.enum(["starting", "serving", "api_down", "engine_down", "cannot_attest", "draining", "stopped"]),
   startedAt: z.number().int(),
   uptimeSeconds: z.number(),
   inFlight: z.number().int(),
@@ -128,6 +133,16 @@ export const AgentStatusDoc = z.object({
    * Cleared once the agent serves.
    */
   engineError: z.object({ at: z.number().int(), msg: z.string(), code: z.string().optional() }).optional(),
+  /**
+   * Why the agent cannot attest, while it cannot (the state is cannot_attest unless something else
+   * keeps it off the lists too): the code (collateral_stale, collateral_not_yet_valid,
+   * quote_unreadable; or the coordinator's refusal, attestation_* / model_not_in_registry, with
+   * `refused`), the message, when this spell began (`since`) and the last try (`at`). Cleared once
+   * a registration is accepted.
+   */
+  attestError: z
+    .object({ at: z.number().int(), since: z.number().int(), msg: z.string(), code: z.string(), refused: z.boolean() })
+    .optional(),
 });
 export type AgentStatusDoc = z.infer<typeof AgentStatusDoc>;
 
@@ -244,6 +259,17 @@ export function createAgentMetrics(o: { now?: () => number } = {}) {
       status.lastError = { at: now(), msg: `${where}: ${msg}`.slice(0, 300), code: label };
       if (where === "engine") status.engineError = { at: now(), msg: msg.slice(0, 300), code: label };
     },
+    /** Why the agent cannot attest (undefined: it attests again); kept in /status as attestError. */
+    attestation(p: { code: string; msg: string; refused: boolean } | undefined) {
+      if (!p) return void delete status.attestError;
+      status.attestError = {
+        at: now(),
+        since: status.attestError?.since ?? now(),
+        msg: p.msg.slice(0, 500),
+        code: labelCode(p.code),
+        refused: p.refused,
+      };
+    },
     account(a: { earned: string; redeemed: string }) {
       status.account = { earned: a.earned, redeemed: a.redeemed, checkedAt: now() };
     },
@@ -280,8 +306,13 @@ export function createAgentMetrics(o: { now?: () => number } = {}) {
           ...gauge("cocoon_agent_uptime_seconds", "Seconds since the agent started", (now() - startedAt) / 1000),
           ...gauge(
             "cocoon_agent_serving",
-            "1 while the agent takes jobs (0 while the API or the engine is down, or draining)",
+            "1 while the agent takes jobs (0 while the API or the engine is down, while it cannot attest, or draining)",
             status.state === "serving" ? 1 : 0,
+          ),
+          ...gauge(
+            "cocoon_agent_attestation_ok",
+            "0 while the agent cannot make evidence the coordinator accepts (no Intel collateral that passes, or its evidence refused: see /status attestError), else 1",
+            status.attestError ? 0 : 1,
           ),
           ...gauge("cocoon_agent_jobs_in_flight", "Jobs running now", status.inFlight),
           ...gauge("cocoon_agent_capacity", "Jobs the agent runs at once at most", status.capacity),

@@ -50,9 +50,10 @@ export interface AgentOptions {
   /**
    * tdx: the collateral source `attest` uses (agent/collateral.ts), told before each
    * registration's evidence is made the collateral age bound the coordinator judges it by (named
-   * in the nonce's answer; an older coordinator names none, and the bundled policy's stays).
+   * in the nonce's answer; an older coordinator names none, and the bundled policy's stays), and,
+   * when the coordinator refuses the evidence (attestationRefusal), to fetch afresh.
    */
-  collateral?: Pick<CollateralSource, "coordinatorBounds">;
+  collateral?: Pick<CollateralSource, "coordinatorBounds"> & Partial<Pick<CollateralSource, "refetch">>;
   jobSource?: JobSource;
   /** Override of the interval the coordinator asks for at registration. */
   heartbeatMs?: number;
@@ -211,6 +212,25 @@ function speaksTls(url: URL): Promise<boolean> {
 export function transient(e: unknown): boolean {
   return e instanceof ApiError && ((e.status === 0 && e.code === "unreachable") || e.status >= 500 || e.status === 429);
 }
+
+/**
+ * The coordinator's refusal of this worker's evidence, by its machine-readable code: 403 with
+ * `attestation_<verdict code>` (core/workers.ts registerWorker: the verifier's code, such as
+ * attestation_collateral_expired or attestation_measurement_not_allowed;
+ * attestation_image_not_in_registry from the policy registry) or `model_not_in_registry` (the
+ * registry's model allow-list). No restart mends it; fresh collateral or a policy change may.
+ */
+export function attestationRefusal(e: unknown): e is ApiError {
+  return e instanceof ApiError && e.status === 403 && (e.code.startsWith("attestation_") || e.code === "model_not_in_registry");
+}
+
+/**
+ * Whether `e` leaves the agent unable to attest until something outside it changes, which it
+ * waits out rather than exits or serves on: its attester made no evidence (CollateralError: no
+ * Intel collateral that passes, a PCCS down or serving collateral not valid yet, or a quote whose
+ * platform it cannot read) or the coordinator refused what it made (attestationRefusal).
+ */
+export const cannotAttestError = (e: unknown): e is CollateralError | ApiError => e instanceof CollateralError || attestationRefusal(e);
 
 /** The named code of `e` for logs and metrics (collateral_stale: the agent cannot make evidence that passes). */
 const codeOf = (e: unknown) => (e instanceof ApiError || e instanceof EngineError || e instanceof CollateralError ? e.code : "error");
@@ -431,6 +451,26 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     log.warn(`${where} failed`, { code: codeOf(e), error: messageOf(e), ...data });
   };
 
+  /**
+   * Why the agent cannot attest, as last logged by where it failed (register, challenge, heartbeat):
+   * a starting agent that waits for its PCCS retries every few seconds, and the same line at each
+   * try buried the log. Each failure is counted (metrics) and shown in /status (attestError);
+   * logged when its code or message changes. Cleared by a registration the coordinator accepts.
+   */
+  const attestSaid = new Map<string, string>();
+  const attestFailed = (where: string, e: CollateralError | ApiError, data: Record<string, unknown> = {}) => {
+    metrics.error(where, e.code, e.message);
+    metrics.attestation({ code: e.code, msg: e.message, refused: attestationRefusal(e) });
+    const said = `${e.code} ${e.message}`;
+    if (attestSaid.get(where) === said) return;
+    attestSaid.set(where, said);
+    log.warn(`${where} failed`, { code: e.code, error: e.message, ...data });
+  };
+  const attestedAgain = () => {
+    attestSaid.clear();
+    metrics.attestation(undefined);
+  };
+
   /** Set once a registration was sent while `o.signal` may abort it: it may have landed although we gave up on its answer. */
   let registrationSent = false;
   const register = async (signal?: AbortSignal) => {
@@ -483,19 +523,32 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         break;
       } catch (e) {
         if (o.signal?.aborted) return stoppedBeforeUp();
-        if (!transient(e)) throw e;
-        const mismatch = await apiSchemeMismatch(o.apiUrl, e);
+        // No evidence that passes yet (a PCCS down at boot with nothing cached, or serving
+        // collateral not valid yet): waited out like a down API, not an exit that needs the owner
+        // to restart. A quote whose platform cannot be read stays unreadable: that one throws.
+        // A refusal by the coordinator at the first start still throws: it is most often a setting
+        // (the tier, an image not allowed), which the owner must read.
+        const noEvidence = e instanceof CollateralError && e.code !== "quote_unreadable";
+        if (!transient(e) && !noEvidence) throw e;
+        const mismatch = noEvidence ? undefined : await apiSchemeMismatch(o.apiUrl, e);
         if (mismatch) throw new ConfigError(mismatch);
         if (now() - started >= (o.registerRetryMs ?? 0)) throw e;
-        metrics.setState("api_down");
         const ms = wait.next();
-        error("register", e, { retryInMs: ms });
+        if (noEvidence) {
+          metrics.setState("cannot_attest");
+          attestFailed("register", e, { retryInMs: ms, hint: "not registered yet: registers once its evidence passes" });
+        } else {
+          metrics.setState("api_down");
+          error("register", e, { retryInMs: ms });
+        }
         await sleepUnlessAborted(ms, o.signal);
       }
     }
     // answered just as the stop came: registered, so leave the lists again rather than serve
     if (o.signal?.aborted) return stoppedBeforeUp();
   }
+  if (metrics.status.attestError) log.info("attesting: the evidence passes", { code: metrics.status.attestError.code });
+  attestedAgain();
   metrics.setIdentity(workerId, reg.tier as AttestationTier);
   metrics.setState("serving");
   log.info("registered", { workerId, tier: reg.tier, confidential: reg.tier === "tdx", models: o.models.map((m) => m.model), capacity });
@@ -870,7 +923,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         await api.request(API.answerChallenge, { body: { challengeId: c.challengeId, attestation } });
         stats.challenges++;
       } catch (e) {
-        error("challenge", e, { challengeId: c.challengeId });
+        if (cannotAttestError(e)) attestFailed("challenge", e, { challengeId: c.challengeId });
+        else error("challenge", e, { challengeId: c.challengeId });
         cannotAttestIf(e);
       }
     })().finally(() => challenging.delete(p));
@@ -883,11 +937,26 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const reattest = backoff(o.backoff);
   let nextRegisterTry = 0;
   /**
+   * The poll loop waits here while `capacity` jobs wait, or while it cannot attest and is idle;
+   * woken when one leaves the queue, when it attests again, or on stop and drain. (Made before the
+   * housekeeping, which wakes it.)
+   */
+  let roomWaiters: Array<() => void> = [];
+  const roomMade = () => {
+    const w = roomWaiters;
+    roomWaiters = [];
+    for (const r of w) r();
+  };
+  /**
    * The agent cannot make evidence that passes: its attester threw a CollateralError (no Intel
    * collateral the verifier would accept, collateral_stale; or a quote it cannot read), at a
-   * re-registration or a challenge. Until a registration with fresh evidence succeeds (tried on
-   * the re-attestation backoff meanwhile, not only when the verdict is due) it heartbeats offline,
-   * as for an engine that is down: off the candidate lists.
+   * re-registration or a challenge, or the coordinator refused its evidence (attestationRefusal,
+   * at a re-registration or a heartbeat). Until a registration with fresh evidence succeeds
+   * (tried on the re-attestation backoff meanwhile, not only when the verdict is due) it
+   * heartbeats offline, as for an engine that is down: off the candidate lists. Its poll loop
+   * stops once no job of its own runs or waits (those dispatched before the offline beat are run,
+   * as in a drain): it polled on for jobs it would not be given. A refusal has the collateral
+   * fetched afresh for the next try (the copy held may be what was refused).
    *
    * Why not heartbeat on until the verdict expires: the verdict the coordinator holds may still
    * be live (bounded by the document's age, or by a collateral age bound the agent did not know),
@@ -898,12 +967,17 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
    */
   let cannotAttest = false;
   const cannotAttestIf = (e: unknown) => {
-    if (!(e instanceof CollateralError) || cannotAttest || stopped) return;
+    if (!cannotAttestError(e) || stopped) return;
+    if (attestationRefusal(e)) o.collateral?.refetch?.();
+    if (cannotAttest) return;
     cannotAttest = true;
     needRegister = true;
+    metrics.setState(settledState());
     log.warn("cannot attest: leaving the candidate lists until fresh evidence passes", { code: e.code });
     void api.request(API.heartbeat, { body: { load: inFlight, offline: true }, signal: beatLimit() }).catch(() => {});
   };
+  /** The state once nothing transient (the API down) is the matter: what keeps the worker off the lists, if anything. */
+  const settledState = () => (draining ? "draining" : engineDown ? "engine_down" : cannotAttest ? "cannot_attest" : "serving");
   const redeemEvery = o.redeem?.checkEveryMs ?? 15 * 60_000;
   let nextRedeemCheck = o.redeem ? now() + Math.min(redeemEvery, 60_000) : Infinity;
   const redeemWait = backoff({ baseMs: 30_000, capMs: 30 * 60_000, ...(o.backoff?.random ? { random: o.backoff.random } : {}) });
@@ -921,7 +995,11 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       reg = { ...reg, attestationExpiresAt: h.attestationExpiresAt };
     } catch (e) {
       if (e instanceof ApiError && e.code === "not_a_worker") needRegister = true; // a coordinator that lost us
-      error("heartbeat", e);
+      if (attestationRefusal(e)) {
+        // a coordinator that refuses our verdict on a heartbeat: off the lists, re-attesting
+        attestFailed("heartbeat", e);
+        cannotAttestIf(e);
+      } else error("heartbeat", e);
     }
   };
 
@@ -979,13 +1057,17 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         reattest.reset();
         lastBeat = now();
         log.info("re-registered with fresh evidence", { tier: reg.tier, attestationExpiresAt: reg.attestationExpiresAt });
+        attestedAgain();
         if (cannotAttest) {
           cannotAttest = false; // the registration put the worker back on the lists
+          metrics.setState(settledState());
           log.info("attesting again: back on the candidate lists");
+          roomMade(); // the poll loop, parked while idle, takes jobs again
         }
       } catch (e) {
         nextRegisterTry = now() + reattest.next();
-        error("register", e);
+        if (cannotAttestError(e)) attestFailed("register", e);
+        else error("register", e);
         cannotAttestIf(e);
       }
     }
@@ -998,7 +1080,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         // (engineAnswered resets)
         if (timeouts < timeoutsBeforeDown && !keyRefused) probe.reset();
         nextHealthAt = now() + healthEveryMs;
-        metrics.setState(draining ? "draining" : "serving");
+        metrics.setState(settledState());
         log.info("engine back: taking jobs again");
         await beat(); // back on the candidate lists
       } catch {
@@ -1058,15 +1140,10 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
    * capacity in memory. A job that waited is asked about (stillOurs) before the engine starts it.
    */
   const waiting = new Map<string, { job: AgentJob; receivedAt: number; unheard?: boolean }>();
-  /** The poll loop waits here while `capacity` jobs wait; woken when one leaves the queue, or on stop and drain. */
-  let roomWaiters: Array<() => void> = [];
-  const roomMade = () => {
-    const w = roomWaiters;
-    roomWaiters = [];
-    for (const r of w) r();
-  };
+  /** Nothing of ours runs or waits while the worker cannot attest: no poll until it can (cannotAttest). */
+  const parked = () => cannotAttest && inFlight === 0 && waiting.size === 0;
   const room = async () => {
-    while (waiting.size >= capacity && !stopped && !draining) {
+    while ((waiting.size >= capacity || parked()) && !stopped && !draining) {
       // the loop stops polling: a cancel for a job waiting now stays queued (stillOurs asks before it starts)
       for (const w of waiting.values()) w.unheard = true;
       await new Promise<void>((r) => roomWaiters.push(r));
@@ -1152,7 +1229,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         await take(pollWait);
         if (polls.failures > 0) {
           log.info("API reachable again", { after: polls.failures });
-          if (!engineDown) metrics.setState("serving");
+          if (!engineDown) metrics.setState(settledState());
         }
         polls.reset();
       } catch (e) {
