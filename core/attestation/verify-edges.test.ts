@@ -681,6 +681,16 @@ describe("verify: the TDX verdict", () => {
     });
   });
 
+  it("collateral not valid yet is refused as collateral_not_yet_valid with the verifier's reason, not as an Unknown status (session 41)", async () => {
+    const k = keys();
+    const reason = "TCB info is valid from 2027-01-01T00:00:00.000Z, after 2026-12-07T00:00:00.000Z: check the clock";
+    const r = await verifyAttestation(
+      tdxDoc(k),
+      ctx({ verifyTdx: stubTdx(k, { status: "Unknown", code: "collateral_not_yet_valid", reason }) }),
+    );
+    expect(r).toEqual({ ok: false, code: "collateral_not_yet_valid", reason });
+  });
+
   it("a quote whose report data binds other keys is refused, saying the keys are not bound to the TD", async () => {
     const k = keys();
     const r = await verifyAttestation(tdxDoc(k), ctx({ verifyTdx: stubTdx(keys()) }));

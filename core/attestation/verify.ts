@@ -254,6 +254,9 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
   });
   if (!verdict.genuine || !verdict.measurements) return no(verdict.code, `TDX quote refused: ${verdict.reason}`);
   if (verdict.status === "CollateralExpired") return no("collateral_expired", verdict.reason);
+  // named as such, not as an Unknown TCB status ("attach Intel PCS collateral"): the worker did,
+  // and its PCCS or a clock is what is wrong (session 41: the agent logs the coordinator's code)
+  if (verdict.code === "collateral_not_yet_valid") return no("collateral_not_yet_valid", verdict.reason);
   if (!(policy.minTcbStatus as string[]).includes(verdict.status)) {
     return no(
       "tcb_status_not_accepted",
