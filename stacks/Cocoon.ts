@@ -12,7 +12,7 @@ import { isProductionStage } from "../core/stages";
 import { loadPolicy } from "../core/attestation/policy";
 import { ConfigError, loadAwsConfig } from "../functions/config";
 import { AnchorEnv } from "../functions/schedule/anchor";
-import { ChainEnv } from "../functions/schedule/chain-watcher";
+import { ChainEnv, quorumHostClash } from "../functions/schedule/chain-watcher";
 import { operatorFromEnv } from "../functions/operator-env";
 import { paramVariable, SECRET_FIELDS, SECRET_VARIABLES, type SecretVariable } from "../functions/env-fields";
 import { ssmParameterName } from "../functions/secrets";
@@ -33,6 +33,7 @@ export const AGENT_QUEUE_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "
 export const CHAIN_WATCHER_ENV = [
   "COCOON_TON_ENDPOINT",
   "COCOON_TON_API_KEY",
+  "COCOON_TON_QUORUM_ENDPOINTS", // session 40: the other endpoints the watcher's reads must agree with
   "COCOON_VAULT_ADDRESS",
   "COCOON_TELEGRAM_BOT_TOKEN",
   "COCOON_TELEGRAM_CHAT_ID",
@@ -253,6 +254,10 @@ export function checkDeployerEnv(stage: string, env: NodeJS.ProcessEnv = process
       refuse(String(issue.path[0]), issue.message);
     }
   }
+  // session 40: the chain watcher's quorum of toncenter endpoints, each another operator's
+  const watcherEnv = ChainEnv.partial().safeParse(given(CHAIN_WATCHER_ENV));
+  const clash = watcherEnv.success ? quorumHostClash(watcherEnv.data) : null;
+  if (clash) refuse("COCOON_TON_QUORUM_ENDPOINTS", clash);
   // the watcher sends to the alert bot only with both (functions/schedule/chain-watcher.ts): one alone
   // deployed, and no Telegram alert was ever sent, without a word
   const botToken = ["COCOON_TELEGRAM_BOT_TOKEN", paramVariable("COCOON_TELEGRAM_BOT_TOKEN")].find((n) => env[n]);

@@ -203,6 +203,17 @@ describe("the stacks' settings checks, run alone (settingsPreflight)", () => {
       { COCOON_CHAIN_LAG_SECONDS: "10m" },
       /^COCOON_CHAIN_LAG_SECONDS must be a whole number of seconds/,
     ],
+    // session 40: the chain watcher's quorum of toncenter endpoints: each a TonEndpoint, each another operator's host
+    [
+      "a quorum endpoint over plain http",
+      { COCOON_TON_QUORUM_ENDPOINTS: "https://ton-a.example/jsonRPC,http://ton-b.example/jsonRPC" },
+      /^COCOON_TON_QUORUM_ENDPOINTS must be an https:\/\/ URL/,
+    ],
+    [
+      "a quorum endpoint on COCOON_TON_ENDPOINT's host",
+      { COCOON_TON_ENDPOINT: "https://toncenter.com/api/v2/jsonRPC", COCOON_TON_QUORUM_ENDPOINTS: "https://toncenter.com/api/v3/x" },
+      /^COCOON_TON_QUORUM_ENDPOINTS names toncenter\.com twice \(COCOON_TON_ENDPOINT included\)/,
+    ],
     // ops38: the watcher uses the alert bot only with both (functions/schedule/chain-watcher.ts): one of
     // the two deployed, and no Telegram alert was ever sent, without a word
     [

@@ -13,10 +13,14 @@
  *   sendFile          a BOC (the anchorer's external message, ton-wallet-v5.ts)
  *
  * Addresses are ton-cells.ts TonAddresses, sent as TonClient sends @ton/core's (url-safe, bounceable).
+ *
+ * getTransactions refuses (ToncenterAccountError) a row that is not the asked account's: its BOC's
+ * account id, and the account toncenter names beside it when it names one, compared in raw form
+ * (session 40: a broken or hostile endpoint must not hand the watcher another account's deposit).
  */
 import * as z from "zod";
 import { type Cell, parseBoc } from "./ton-boc";
-import { friendlyAddress, type TonAddress } from "./ton-cells";
+import { friendlyAddress, parseTonAddress, rawAddress, type TonAddress } from "./ton-cells";
 import { loadTransaction, type Transaction } from "./ton-tx";
 import { toncenterCall, ToncenterError, type ToncenterEndpoint } from "./toncenter-rpc";
 
@@ -28,7 +32,12 @@ const AddressInformation = z.object({
   last_transaction_id: z.object({ lt: z.string(), hash: z.string() }),
   sync_utime: z.number(),
 });
-const Transactions = z.array(z.object({ data: z.string() }));
+/**
+ * toncenter v2 writes the account beside each row (`address.account_address`, user-friendly);
+ * other toncenter-compatible endpoints may not, or otherwise: read when it is there, never required.
+ */
+const Transactions = z.array(z.object({ data: z.string(), address: z.unknown().optional() }));
+const NamedAccount = z.object({ account_address: z.string().min(1) });
 const GetMethod = z.object({ gas_used: z.number(), exit_code: z.number(), stack: z.array(z.unknown()) });
 const Sent = z.object({ "@type": z.literal("ok") });
 
@@ -40,6 +49,12 @@ export interface ToncenterContractState {
   lastTransaction: { lt: string; hash: string } | null;
   /** toncenter's sync time of the answer (unix s); TonClient's spelling */
   timestampt: number;
+}
+
+/** A transaction toncenter returned for an account is another account's: nothing of the answer is used. */
+export class ToncenterAccountError extends ToncenterError {
+  override readonly name = "ToncenterAccountError";
+  readonly code = "wrong_account";
 }
 
 export class ToncenterClient {
@@ -60,7 +75,7 @@ export class ToncenterClient {
       { address: friendlyAddress(address), ...rest, limit, hash },
       Transactions,
     );
-    let txs = rows.slice(0, limit).map((t) => loadTransaction(parseBoc(Buffer.from(t.data, "base64"))[0]!));
+    let txs = rows.slice(0, limit).map((t) => ownTransaction(address, t));
     // The cursor's own transaction is left out only if it is the first row: a page that starts
     // elsewhere (a node that no longer has it) would otherwise lose a real transaction, and a
     // deposit in it would never be credited. Such a page is trimmed to `limit` instead.
@@ -103,6 +118,29 @@ export class ToncenterClient {
   async sendFile(boc: Buffer): Promise<void> {
     await toncenterCall(this.ton, "sendBoc", { boc: boc.toString("base64") }, Sent);
   }
+}
+
+/**
+ * One row of `address`'s history, refused unless it is that account's: the transaction's own
+ * account id (the BOC: what its hash covers) and, when toncenter names the account beside it,
+ * that name's raw form (workchain included, which the BOC does not carry).
+ */
+function ownTransaction(address: TonAddress, row: { data: string; address?: unknown }): Transaction {
+  const tx = loadTransaction(parseBoc(Buffer.from(row.data, "base64"))[0]!);
+  const asked = rawAddress(address);
+  const own = `${address.workchain}:${tx.address.toString(16).padStart(64, "0")}`;
+  if (own !== asked) throw new ToncenterAccountError(`toncenter answered transaction ${tx.lt} of account ${own} for ${asked}`);
+  const named = NamedAccount.safeParse(row.address).data?.account_address;
+  if (named !== undefined) {
+    let raw: string;
+    try {
+      raw = rawAddress(parseTonAddress(named));
+    } catch {
+      throw new ToncenterAccountError(`toncenter named transaction ${tx.lt}'s account "${named}": not an address`);
+    }
+    if (raw !== asked) throw new ToncenterAccountError(`toncenter answered transaction ${tx.lt} of account ${raw} for ${asked}`);
+  }
+  return tx;
 }
 
 // ---------------------------------------------------------------- get-method stacks (@ton/core's TupleItem, TupleReader)

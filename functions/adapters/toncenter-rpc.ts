@@ -19,7 +19,7 @@ const TIMEOUT_MS = 30_000;
 const Envelope = z.object({ ok: z.boolean(), result: z.unknown().optional() });
 
 export class ToncenterError extends Error {
-  override readonly name = "ToncenterError";
+  override readonly name: string = "ToncenterError";
 }
 
 export async function toncenterCall<T>(ton: ToncenterEndpoint, method: string, params: unknown, codec: z.ZodType<T>): Promise<T> {

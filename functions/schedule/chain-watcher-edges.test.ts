@@ -464,10 +464,26 @@ const BOT_TOKEN = "123456789:AAbot-token";
 const ANCHOR = "0:" + "ef".repeat(32);
 const friendly = (raw: string) => Address.parse(raw).toString();
 
+/**
+ * The vault's transactions at these lts (refused ones: not credited), one chain, as toncenter's
+ * raw.transaction, newest first; the last at `lastUtime` when given.
+ */
+function rawTxChain(lts: bigint[], utime: number, lastUtime = utime) {
+  let prev: { lt: bigint; hash: Buffer } | undefined;
+  const rows = lts.map((lt, i) => {
+    const now = i === lts.length - 1 ? lastUtime : utime;
+    const cell = refusedTxCell(BigInt("0x" + "ab".repeat(32)), lt, now, prev);
+    prev = { lt, hash: cell.hash() };
+    return { ...rawTransaction(cell, lt, now), hex: cell.hash().toString("hex") };
+  });
+  return rows.reverse();
+}
+
 function stubEnv(env: Record<string, string | undefined>) {
   for (const k of [
     "COCOON_TON_ENDPOINT",
     "COCOON_TON_API_KEY",
+    "COCOON_TON_QUORUM_ENDPOINTS",
     "COCOON_VAULT_ADDRESS",
     "COCOON_ALERT_TOPIC_ARN",
     "COCOON_TELEGRAM_BOT_TOKEN",
@@ -538,6 +554,15 @@ describe("the Lambda handler: its environment", () => {
     [
       { ...valid, COCOON_TELEGRAM_BOT_TOKEN: "bot/token" },
       "COCOON_TELEGRAM_BOT_TOKEN: must be a Telegram bot token as @BotFather gives it: <bot id>:<secret> (digits, ':', then letters, digits, '_' and '-')",
+    ],
+    // session 40: the quorum's other endpoints, each a TonEndpoint on a host of its own
+    [
+      { ...valid, COCOON_TON_QUORUM_ENDPOINTS: "https://ton-a.example/jsonRPC, http://ton-b.example/jsonRPC" },
+      "COCOON_TON_QUORUM_ENDPOINTS.1: must be an https:// URL (http:// only on 127.0.0.1 or localhost)",
+    ],
+    [
+      { ...valid, COCOON_TON_QUORUM_ENDPOINTS: "https://toncenter.com/api/v3/other" },
+      "COCOON_TON_QUORUM_ENDPOINTS: names toncenter.com twice (COCOON_TON_ENDPOINT included): each endpoint of the quorum must be another operator's, on a host of its own",
     ],
     [
       { ...valid, COCOON_TON_API_KEY: "key\nX-Other: 1" },
@@ -655,6 +680,77 @@ describe("the Lambda handler: built from its environment", () => {
   });
 });
 
+describe("the Lambda handler: a quorum of endpoints (COCOON_TON_QUORUM_ENDPOINTS, session 40)", () => {
+  /** toncenter on 127.0.0.1 serving `history` (newest first) with a balance of 5 and get-methods exiting 11. */
+  const endpointOf = (history: ReturnType<typeof rawTxChain>) =>
+    startToncenterStandin(({ method, params }) => {
+      if (method === "getTransactions") {
+        const p = params as { limit: number; to_lt?: string };
+        return history.slice(0, p.limit).filter((t) => !p.to_lt || BigInt(t.transaction_id.lt) > BigInt(p.to_lt));
+      }
+      if (method === "getAddressInformation") {
+        const last = history[0];
+        return {
+          balance: "5",
+          state: "active",
+          data: "",
+          code: "",
+          last_transaction_id: last ? { lt: last.transaction_id.lt, hash: last.transaction_id.hash } : { lt: "0", hash: "" },
+          sync_utime: NOW,
+        };
+      }
+      return { gas_used: 0, exit_code: 11, stack: [] };
+    });
+
+  it("each endpoint is read (the API key sent to COCOON_TON_ENDPOINT's only); a transaction one of them invents raises chain.endpoints-disagree", async () => {
+    // Prepare: B shows a transaction 10 minutes old that A, synced now, has not
+    const common = rawTxChain([1001n, 1002n], NOW - 900);
+    const a = await endpointOf(common);
+    const b = await endpointOf(rawTxChain([1001n, 1002n, 1003n], NOW - 900, NOW - 600));
+    stubEnv({
+      COCOON_TON_ENDPOINT: a.endpoint,
+      COCOON_TON_API_KEY: "key-1",
+      COCOON_TON_QUORUM_ENDPOINTS: ` ${b.endpoint} ,`,
+      COCOON_VAULT_ADDRESS: VAULT,
+      COCOON_ALERT_TOPIC_ARN: "arn:aws:sns:us-east-1:1:a",
+    });
+    const core = lambdaCore();
+
+    // Act
+    const handler = await coldStart();
+    const e = await handler().then(
+      () => undefined,
+      (err: unknown) => err as Error,
+    );
+
+    // Assess
+    expect(e?.name).toBe("EndpointsDisagreeError");
+    expect(lambda.sns[0]!.raised).toEqual(expect.arrayContaining(["chain.endpoints-disagree", "chain.reader-error"]));
+    expect(a.calls.map((c) => c.method)).toEqual(expect.arrayContaining(["getTransactions", "getAddressInformation"]));
+    expect(b.calls.map((c) => c.method)).toEqual(expect.arrayContaining(["getTransactions", "getAddressInformation"]));
+    expect([a.calls.every((c) => c.apiKey === "key-1"), b.calls.every((c) => c.apiKey === undefined)]).toEqual([true, true]);
+    expect(await createChainLedger(core.store).getCursor()).toBeNull();
+  });
+
+  it("two endpoints that agree: the pass reads both and proceeds", async () => {
+    // Prepare
+    const history = rawTxChain([1001n, 1002n], NOW - 900);
+    const a = await endpointOf(history);
+    const b = await endpointOf(history);
+    stubEnv({ COCOON_TON_ENDPOINT: a.endpoint, COCOON_TON_QUORUM_ENDPOINTS: b.endpoint, COCOON_VAULT_ADDRESS: VAULT });
+    const core = lambdaCore();
+
+    // Act
+    const handler = await coldStart();
+    const pass = await handler();
+
+    // Assess
+    expect(pass).toMatchObject({ processed: 2, vaultBalance: "5" });
+    expect((await createChainLedger(core.store).getCursor())?.lt).toBe("1002");
+    expect(b.calls.filter((c) => c.method === "getTransactions")).not.toHaveLength(0);
+  });
+});
+
 describe("the Lambda handler: the vault its store belongs to (core/chain/vault-binding.ts)", () => {
   it("a fresh store is bound to COCOON_VAULT_ADDRESS (raw form, whatever form the environment gives)", async () => {
     // Prepare: the vault in its user-friendly form, as an operator may paste it
@@ -743,16 +839,13 @@ describe("the Lambda handler: the walk down the vault's history outlives the Lam
     };
   };
 
-  /** A vault transaction at `lt` (a refused one: not credited), as toncenter's raw.transaction. */
-  const rawTx = (lt: bigint) => {
-    const cell = refusedTxCell(BigInt("0x" + "ab".repeat(32)), lt, NOW);
-    return { ...rawTransaction(cell, lt, NOW), hex: cell.hash().toString("hex") };
-  };
-
   it("a cold start goes on from where the last one's walk stopped, not from the newest transaction", async () => {
     // Prepare: 250 unread vault transactions; toncenter answers 2 requests a pass (then a malformed
     // answer, as a timeout would end the pass): a walk of 3 requests never ends within one pass
-    const history = Array.from({ length: 250 }, (_, i) => rawTx(BigInt(2000 - i)));
+    const history = rawTxChain(
+      Array.from({ length: 250 }, (_, i) => BigInt(1751 + i)),
+      NOW,
+    );
     const budget = { left: 0 };
     const { endpoint, calls } = await startToncenterStandin(({ method, params }) => {
       if (method === "getAddressInformation")

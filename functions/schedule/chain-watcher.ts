@@ -5,6 +5,11 @@
  * Environment (besides the store's, via functions/deps.ts):
  *   COCOON_TON_ENDPOINT        toncenter JSON-RPC, e.g. https://toncenter.com/api/v2/jsonRPC
  *   COCOON_TON_API_KEY         optional toncenter key (a secret: on AWS COCOON_TON_API_KEY_PARAM may name its SSM SecureString)
+ *   COCOON_TON_QUORUM_ENDPOINTS  optional, comma-separated: more toncenter-compatible JSON-RPC URLs of
+ *                              other operators (each on its own host, none COCOON_TON_ENDPOINT's;
+ *                              asked without the API key). Set, the watcher proceeds only on what
+ *                              every endpoint agrees on (functions/adapters/toncenter-quorum.ts):
+ *                              chain.endpoints-disagree (critical), chain.endpoint-down (warning)
  *   COCOON_VAULT_ADDRESS       the vault's address
  *   COCOON_ALERT_TOPIC_ARN     SNS topic (optional if Telegram is set)
  *   COCOON_TELEGRAM_BOT_TOKEN, COCOON_TELEGRAM_CHAT_ID   optional Telegram channel (the token a secret:
@@ -39,7 +44,11 @@ export interface ChainWatcherDeps {
   store: Store;
   clock: Clock;
   log: Log;
-  reader: ChainReader;
+  /**
+   * The chain, or what builds it for a pass from the pass's alerts (deduplicated and kept like the
+   * watcher's): the quorum reader raises its own (toncenter-quorum.ts).
+   */
+  reader: ChainReader | ((alerts: Alerts) => ChainReader);
   /**
    * The vault `reader` reads (raw "wc:hex"): each pass binds the store to it, and refuses a store
    * bound to another vault (chain.vault-changed; core/chain/vault-binding.ts). Required, as
@@ -90,7 +99,7 @@ export function makeChainWatcherHandler(deps: ChainWatcherDeps | (() => Promise<
     // alert is raised again by every pass while the registry is unreadable: not kept.)
     const policy = d.policy ? await refreshPolicy(d.store, d.policy, deduped, d.log) : undefined;
     const report = await runWatcher({
-      reader: d.reader,
+      reader: typeof d.reader === "function" ? d.reader(alerts) : d.reader,
       // the same ledger construction as the local default (redemptions drain vch:<id>)
       ledger: createChainLedger(d.store),
       alerts,
@@ -156,8 +165,24 @@ const seconds = (fallback: number) =>
     .positive("must be a whole number of seconds above 0")
     .default(fallback);
 
+/**
+ * COCOON_TON_QUORUM_ENDPOINTS: the other endpoints of the quorum, comma-separated, each a
+ * TonEndpoint. Each on a host of its own, COCOON_TON_ENDPOINT's included: two URLs of one
+ * operator are one witness, not two.
+ */
+const QuorumEndpoints = z
+  .string()
+  .transform((s) =>
+    s
+      .split(",")
+      .map((u) => u.trim())
+      .filter((u) => u !== ""),
+  )
+  .pipe(z.array(TonEndpoint));
+
 export const ChainEnv = z.object({
   COCOON_TON_ENDPOINT: TonEndpoint,
+  COCOON_TON_QUORUM_ENDPOINTS: QuorumEndpoints.optional(),
   COCOON_TON_API_KEY: SECRET_FIELDS.COCOON_TON_API_KEY.optional(),
   COCOON_VAULT_ADDRESS: tonAddressField("the vault's"),
   COCOON_ALERT_TOPIC_ARN: z.string().optional(),
@@ -167,6 +192,26 @@ export const ChainEnv = z.object({
   COCOON_ANCHOR_ADDRESS: tonAddressField("the ReceiptAnchor contract's").optional(),
   COCOON_ANCHOR_OVERDUE_SECONDS: seconds(900),
   COCOON_REGISTRY_ADDRESS: tonAddressField("the PolicyRegistry contract's").optional(),
+});
+
+/**
+ * Why the quorum's endpoints are not independent (a host named twice, COCOON_TON_ENDPOINT's
+ * included: two URLs of one operator are one witness, not two); null when they are. Checked at
+ * cold start (with ChainEnv) and at deploy (stacks/Cocoon.ts), where ChainEnv is read field by field.
+ */
+export function quorumHostClash(e: { COCOON_TON_ENDPOINT?: string; COCOON_TON_QUORUM_ENDPOINTS?: string[] }): string | null {
+  const urls = [...(e.COCOON_TON_ENDPOINT ? [e.COCOON_TON_ENDPOINT] : []), ...(e.COCOON_TON_QUORUM_ENDPOINTS ?? [])];
+  const hosts = urls.map((u) => new URL(u).host);
+  const again = hosts.find((h, i) => hosts.indexOf(h) !== i);
+  return again === undefined
+    ? null
+    : `names ${again} twice (COCOON_TON_ENDPOINT included): each endpoint of the quorum must be another operator's, on a host of its own`;
+}
+
+/** ChainEnv as the Lambda reads it, its endpoints independent. */
+const ChainLambdaEnv = ChainEnv.superRefine((e, ctx) => {
+  const clash = quorumHostClash(e);
+  if (clash) ctx.addIssue({ code: "custom", path: ["COCOON_TON_QUORUM_ENDPOINTS"], message: clash });
 });
 
 /**
@@ -180,7 +225,7 @@ export async function lambdaChainWatcherDeps(): Promise<ChainWatcherDeps> {
   // the toncenter key and the alert bot's token from their SSM parameters where the stack names
   // them (COCOON_TON_API_KEY_PARAM, COCOON_TELEGRAM_BOT_TOKEN_PARAM), read once per container
   const { loadLambdaEnv } = await import("../secrets");
-  const env = ChainEnv.parse(await loadLambdaEnv());
+  const env = ChainLambdaEnv.parse(await loadLambdaEnv());
   const [
     { lambdaSecretDeps },
     { ToncenterClient },
@@ -190,6 +235,8 @@ export async function lambdaChainWatcherDeps(): Promise<ChainWatcherDeps> {
     { SnsAlerts },
     { TelegramAlerts },
     { ToncenterAnchorReader, ToncenterPolicySource },
+    { ChainCheckedHistory },
+    { QuorumChainReader, endpointName, toncenterMember },
   ] = await Promise.all([
     import("../deps-secrets"),
     import("../adapters/toncenter-client"),
@@ -199,6 +246,8 @@ export async function lambdaChainWatcherDeps(): Promise<ChainWatcherDeps> {
     import("../adapters/sns-alerts"),
     import("../adapters/telegram-alerts"),
     import("../adapters/ton-getters"),
+    import("../adapters/toncenter-chain-check"),
+    import("../adapters/toncenter-quorum"),
   ]);
   // the store's config from the same read: lambdaDeps' (the bare environment) would refuse the
   // toncenter key's `_PARAM` as not read (functions/config.ts)
@@ -211,19 +260,35 @@ export async function lambdaChainWatcherDeps(): Promise<ChainWatcherDeps> {
   // toncenter over fetch: TonClient's calls and decoding without axios or @ton/core (issue 12)
   const client = new ToncenterClient({ endpoint: env.COCOON_TON_ENDPOINT, apiKey: env.COCOON_TON_API_KEY });
   const vault = parseTonAddress(env.COCOON_VAULT_ADDRESS);
+  // Every page of the history checked to be one chain of the vault's (toncenter-chain-check.ts). The
+  // walk down it is kept in the store: a cold start resumes it (a flood of vault transactions
+  // longer than one pass walks cannot stall the watcher; ton-vault-tx.ts).
+  const primary = new VaultHistoryReader(new ChainCheckedHistory(client), vault, {
+    walk: new StoreVaultWalk(core.store, () => core.clock.now()),
+    // toncenter's sync time: a pass vouches for no more of the chain than toncenter has seen,
+    // so a lagging toncenter cannot get a landed withdrawal released as expired
+    chainState: () => client.getContractState(vault),
+  });
+  let reader: ChainWatcherDeps["reader"] = primary;
+  const others = env.COCOON_TON_QUORUM_ENDPOINTS ?? [];
+  if (others.length > 0) {
+    // The quorum: each other endpoint with its own client (no API key: it is toncenter's), its
+    // own checked history and its walk in this container's memory (the store holds one walk).
+    const members = [
+      toncenterMember(endpointName(env.COCOON_TON_ENDPOINT, 0), client, vault, primary),
+      ...others.map((endpoint, i) => {
+        const c = new ToncenterClient({ endpoint });
+        return toncenterMember(endpointName(endpoint, i + 1), c, vault, new VaultHistoryReader(new ChainCheckedHistory(c), vault));
+      }),
+    ];
+    reader = (alerts) => new QuorumChainReader(members, { alerts });
+  }
   return {
     store: core.store,
     clock: core.clock,
     log: core.log,
     vault: rawAddress(vault),
-    // The walk down the vault's history is kept in the store: a cold start resumes it (a flood of
-    // vault transactions longer than one pass walks cannot stall the watcher; ton-vault-tx.ts).
-    reader: new VaultHistoryReader(client, vault, {
-      walk: new StoreVaultWalk(core.store, () => core.clock.now()),
-      // toncenter's sync time: a pass vouches for no more of the chain than toncenter has seen,
-      // so a lagging toncenter cannot get a landed withdrawal released as expired
-      chainState: () => client.getContractState(vault),
-    }),
+    reader,
     alerts: fanoutAlerts(channels),
     lagThresholdSeconds: env.COCOON_CHAIN_LAG_SECONDS,
     ...(env.COCOON_ANCHOR_ADDRESS
