@@ -990,19 +990,22 @@ describe("ChunkWriter on a relay: the first delta at once, then the cadence; the
     expect(streamed).toEqual([{ jobId: JOB_ID, chunks: 2, messages: 2, published: 2 }]);
   });
 
-  it("pub/sub, a duplicate result: the final chunk carries no bill", async () => {
+  it("pub/sub, a retried result answered as a duplicate: the final chunk carries the bill and settlement token it was answered with", async () => {
+    // session 41: the coordinator answers a duplicate with the first answer's bill and token, so
+    // the requester ends the job on the final chunk instead of reading it
     const c = clock(T);
     const engine = timedEngine(c, [{ at: T, text: "a" }]);
+    const settlement = "s".repeat(43);
     const r = await execute({
       engine,
       relay: "sqs",
       now: c.now,
       plain: { stream: true },
-      postResult: () => ({ status: "completed", duplicate: true, cost: "1" }),
+      postResult: () => ({ status: "completed", duplicate: true, cost: "1", settlement }),
     });
-    expect(r.published.map((p) => [p.seq, p.final, "billed" in p, "receipt" in p])).toEqual([
-      [0, false, false, false],
-      [1, true, false, true],
+    expect(r.published.map((p) => [p.seq, p.final, p.billed, p.settlement, "receipt" in p])).toEqual([
+      [0, false, undefined, undefined, false],
+      [1, true, "1", settlement, true],
     ]);
   });
 

@@ -998,13 +998,14 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
     // out after the coordinator took the result (a stale attempt never publishes one), with the
     // bill and the settlement token the coordinator answered (session 40: only the coordinator
     // can make one, only the requester can check it): the SDK then takes the final chunk as the
-    // job's end and reads nothing more (issue 12: two requests a job).
+    // job's end and reads nothing more (issue 12: two requests a job). A retried post answered as a
+    // duplicate carries the same bill and token as the first answer (session 41): relayed alike.
     const resultFirst = relay !== undefined && (await relay.pubsub());
     if (!resultFirst) await writer.finishRelay(receipt);
     const taken = await api.request(API.postResult, {
       body: { kind: "completed", jobId: job.jobId, attempt: job.attempt, reply, receipt },
     });
-    if (resultFirst) await writer.finishRelay(receipt, taken.duplicate ? undefined : taken);
+    if (resultFirst) await writer.finishRelay(receipt, taken);
     if (relay) ctx.onStreamed?.({ jobId: job.jobId, chunks: reply.chunks.length, messages: relay.messages, published: relay.published });
     stats.jobs++;
     stats.promptTokens += usage.promptTokens;

@@ -19,7 +19,7 @@ import { generateKemKey, generateSigningKey, type KemKeyPair, type SigningKeyPai
 import type { Candidate } from "../events/api";
 import type { AttestationDoc, AttestationTier } from "../events/attestation";
 import { throwIfAborted } from "../api-client/api";
-import { CocoonClient, VerificationError } from "./sdk";
+import { CocoonClient, type SealableRequest, sealableRequestOf, VerificationError } from "./sdk";
 import { T0 } from "./sdk-stub-testing";
 
 // verifyAttestation still runs; one test makes it answer a tdx verdict (no TDX quote is needed to
@@ -252,7 +252,7 @@ describe("ask({ freshAttestation }): fresh evidence of a quoted candidate", () =
 
 describe("the tiers a job asks the coordinator for", () => {
   /** The SDK's private step, by name: a job's quote and verified candidates. */
-  type Prepare = (o: { model: string }, plaintext: object, limits: object, use: "cache", deadline: number) => Promise<unknown>;
+  type Prepare = (o: { model: string }, request: SealableRequest, limits: object, use: "cache", deadline: number) => Promise<unknown>;
 
   /** Factory: the body of the prepare a client with `allowDev` sends for a job that names no tiers. */
   async function preparedBody(allowDev: boolean | undefined) {
@@ -268,7 +268,8 @@ describe("the tiers a job asks the coordinator for", () => {
       throw new Error("stub: stop here");
     }) as typeof c.api.request;
     const prepare = (c as unknown as { prepare: Prepare }).prepare.bind(c);
-    await prepare({ model: "test/model" }, {}, { maxTokens: 16, maxPromptTokens: 16 }, "cache", T0 + 60_000).catch(() => undefined);
+    const request = sealableRequestOf({ model: "test/model", messages: [{ role: "user", content: "hi" }] }, false);
+    await prepare({ model: "test/model" }, request, { maxTokens: 16, maxPromptTokens: 16 }, "cache", T0 + 60_000).catch(() => undefined);
     return bodies;
   }
 

@@ -801,8 +801,40 @@ function checkImages(messages: ChatMessage[] | undefined): void {
   if (problem) throw new AskInputError(problem.path, `${problem.path}: ${problem.message}`, problem.code);
 }
 
+/**
+ * A request ready to seal: its plaintext, checked, and that plaintext's JSON in UTF-8, serialised
+ * once. The size check before a quote measures these very bytes, and the seal (sealPadded)
+ * encrypts them: serialising a request twice cost every job a second JSON.stringify and encode
+ * of its whole prompt (images included).
+ */
+export interface SealableRequest {
+  plaintext: RequestPlaintext;
+  json: Uint8Array;
+}
+
+/** The bytes `relayWhole: true` adds to a request's JSON, as the last of its fields. */
+const RELAY_WHOLE_JSON_BYTES = Buffer.byteLength(',"relayWhole":true');
+
 /** The sealed request an AskOptions stands for, checked with the one schema the agent parses it with. */
 export function requestPlaintextOf(o: AskOptions, stream: boolean): RequestPlaintext {
+  const { plaintext, text } = requestTextOf(o, stream, false);
+  refuseOversized(o, Buffer.byteLength(text), false); // counted, not encoded: this caller seals nothing
+  return plaintext;
+}
+
+/**
+ * requestPlaintextOf, with the JSON the seal takes. `relayWhole`: the worker publishes the answer
+ * in as few relay messages as it can (ask() over a pub/sub relay).
+ */
+export function sealableRequestOf(o: AskOptions, stream: boolean, relayWhole = false): SealableRequest {
+  const { plaintext, text } = requestTextOf(o, stream, relayWhole);
+  const json = new TextEncoder().encode(text);
+  refuseOversized(o, json.length, relayWhole);
+  return { plaintext, json };
+}
+
+/** The request's plaintext, checked (its images, the schema), and its JSON text. */
+function requestTextOf(o: AskOptions, stream: boolean, relayWhole: boolean): { plaintext: RequestPlaintext; text: string } {
   if ((o.messages === undefined) === (o.prompt === undefined))
     throw new AskInputError(
       o.messages ? "prompt" : "messages",
@@ -825,6 +857,7 @@ export function requestPlaintextOf(o: AskOptions, stream: boolean): RequestPlain
     ...(o.topLogprobs !== undefined ? { topLogprobs: o.topLogprobs } : {}),
     ...(o.extra !== undefined && Object.keys(o.extra).length > 0 ? { extra: o.extra } : {}),
     ...(stream ? { stream: true } : {}),
+    ...(relayWhole ? { relayWhole: true } : {}), // last: RELAY_WHOLE_JSON_BYTES
   };
   checkImages(o.messages);
   const r = RequestPlaintext.safeParse(p);
@@ -832,11 +865,19 @@ export function requestPlaintextOf(o: AskOptions, stream: boolean): RequestPlain
     const i = r.error.issues[0]!;
     throw new AskInputError(i.path.map(String).join(".") || "request", `${i.path.join(".") || "request"}: ${i.message}`);
   }
-  // Refused here, before a quote, a tab's slot or a hold, rather than by the coordinator's 413
-  // envelope_too_large at submit (which comes after a quote). By the bound, which overstates a
-  // real envelope by at most ENVELOPE_OVERHEAD_BYTES: a request within that of the cap may be
-  // refused here that the coordinator would have taken.
-  const size = sealedSizeBound(Buffer.byteLength(JSON.stringify({ ...p, relayWhole: true })));
+  return { plaintext: p, text: JSON.stringify(p) };
+}
+
+/**
+ * A request whose JSON is `bytes` long refused here, before a quote, a tab's slot or a hold,
+ * rather than by the coordinator's 413 envelope_too_large at submit (which comes after a quote).
+ * By the bound, which overstates a real envelope by at most ENVELOPE_OVERHEAD_BYTES: a request
+ * within that of the cap may be refused here that the coordinator would have taken. Measured
+ * with relayWhole whether or not it is set (the bytes it adds, not a second serialisation): ask()
+ * takes either path, and one prompt is taken or refused alike on both.
+ */
+function refuseOversized(o: AskOptions, bytes: number, relayWhole: boolean): void {
+  const size = sealedSizeBound(bytes + (relayWhole ? 0 : RELAY_WHOLE_JSON_BYTES));
   if (size > MAX_ENVELOPE_BYTES) {
     if (o.messages?.some((m) => imageCount(m.content) > 0))
       throw new AskInputError(
@@ -847,7 +888,6 @@ export function requestPlaintextOf(o: AskOptions, stream: boolean): RequestPlain
       );
     throw promptTooLarge(o.messages ? "messages" : "prompt", size);
   }
-  return p;
 }
 
 /** The most UTF-8 bytes of request JSON (the prompt, escaped, and the rest) whose sealed bound fits MAX_ENVELOPE_BYTES. */
@@ -1363,8 +1403,8 @@ export class CocoonClient {
     maxPromptTokens: number,
     use: "cache" | "refresh" | "once",
     waited = false,
+    key = quoteKeyOf(o, tiers),
   ): Promise<CachedQuote> {
-    const key = JSON.stringify([o.model, [...tiers].sort(), o.candidates ?? null, o.maxPricePerToken?.toString() ?? null]);
     const cached = this.quotes.get(key);
     // issue 15: a kept quote made before the registry's owners changed the weights is not used again
     const fees = (await this.registryReading())?.policy.fees;
@@ -1390,7 +1430,7 @@ export class CocoonClient {
     const pending = use === "cache" && !current && !waited ? this.preparing.get(key) : undefined;
     if (pending && maxTokens <= pending.limits.maxTokens && maxPromptTokens <= pending.limits.maxPromptTokens) {
       await pending.verifying.catch(() => undefined);
-      return this.quoteFor(o, tiers, maxTokens, maxPromptTokens, use, true);
+      return this.quoteFor(o, tiers, maxTokens, maxPromptTokens, use, true, key);
     }
     const limits = quoteMaxima({ maxTokens, maxPromptTokens });
     // the documents of the quote it replaces, if any: those of the workers picked again do not come back
@@ -1420,6 +1460,28 @@ export class CocoonClient {
   }
 
   /**
+   * A kept quote's candidates this job may be sealed to: checked again (cached verdicts on the same
+   * evidence, the registry's allow-lists read again), rotated per job so one client's jobs spread
+   * over them, those the quote prices, those whose engine does this kind of job (candidatesForKind).
+   */
+  private async keptCandidates(
+    entry: CachedQuote,
+    tiers: AttestationTier[],
+    model: string,
+    kind: RequestPlaintext["kind"] | undefined,
+  ): Promise<VerifiedCandidate[]> {
+    let verified = await this.verifyCandidates(entry.verified, tiers, model);
+    const start = this.turn++ % verified.length;
+    verified = [...verified.slice(start), ...verified.slice(0, start)];
+    const priced = new Set(entry.quote.candidates.map((c) => c.workerId));
+    return candidatesForKind(
+      verified.filter((c) => priced.has(c.workerId)),
+      kind,
+      model,
+    );
+  }
+
+  /**
    * Steps 1–2 from a kept quote (issue 12: no prepare request): its candidates checked again
    * (cached verdicts on the same evidence, the registry's allow-lists read again), a job id of
    * our own, this job's own maxima and the hold at the dearest candidate we seal to, by the
@@ -1433,35 +1495,36 @@ export class CocoonClient {
     use: "cache" | "refresh",
     kind: RequestPlaintext["kind"] | undefined,
   ) {
+    const key = quoteKeyOf(o, tiers);
+    // the quote kept before this job: only it may be given up for a fresh one (below)
+    const kept = this.quotes.get(key);
     // quoteFor reserves this job's place in the entry (inFlight): given back on any failure here
-    let entry = await this.quoteFor(o, tiers, limits.maxTokens, limits.maxPromptTokens, use);
+    let entry = await this.quoteFor(o, tiers, limits.maxTokens, limits.maxPromptTokens, use, false, key);
     let verified: VerifiedCandidate[];
     try {
-      verified = await this.verifyCandidates(entry.verified, tiers, o.model);
+      verified = await this.keptCandidates(entry, tiers, o.model, kind);
     } catch (e) {
       entry.inFlight--;
-      // every kept candidate fell off the registry's lists (or its verdict ran out): a fresh quote
-      if (use !== "cache" || !(e instanceof VerificationError) || e.code !== "no_verified_candidates") throw e;
+      // A kept quote none of whose candidates can take this job any more (every one fell off the
+      // registry's lists, or its verdict ran out), or none of whose candidates does this kind of
+      // job (session 41: a quote kept from chats, asked for a plain completion or embeddings): one
+      // fresh quote, whose candidates are picked afresh. Refused only if they cannot take it
+      // either. A quote this job just prepared (none was kept, or the kept one ran out) is not
+      // prepared again: the kind's refusal is its answer.
+      const offListed = e instanceof VerificationError && e.code === "no_verified_candidates";
+      const unable = e instanceof AskInputError && e.code === "model_unsupported" && entry === kept;
+      if (use !== "cache" || !(offListed || unable)) throw e;
       this.quotes.delete(entry.key);
-      entry = await this.quoteFor(o, tiers, limits.maxTokens, limits.maxPromptTokens, "refresh");
+      entry = await this.quoteFor(o, tiers, limits.maxTokens, limits.maxPromptTokens, "refresh", false, key);
       try {
-        verified = await this.verifyCandidates(entry.verified, tiers, o.model);
+        verified = await this.keptCandidates(entry, tiers, o.model, kind);
       } catch (e2) {
         entry.inFlight--;
         throw e2;
       }
     }
-    const start = this.turn++ % verified.length;
-    verified = [...verified.slice(start), ...verified.slice(0, start)];
     const q = entry.quote;
     const prices = new Map(q.candidates.map((c) => [c.workerId, BigInt(c.pricePerToken)]));
-    verified = verified.filter((c) => prices.has(c.workerId));
-    try {
-      verified = candidatesForKind(verified, kind, o.model);
-    } catch (e) {
-      entry.inFlight--;
-      throw e;
-    }
     const weights: PricingConfig = { ...DEFAULT_PRICING, promptBps: q.promptBps, completionBps: q.completionBps };
     const maxCost = maxJobCost(
       weights,
@@ -1494,7 +1557,7 @@ export class CocoonClient {
    */
   private async prepare(
     o: JobBasics,
-    plaintext: RequestPlaintext,
+    request: SealableRequest,
     limits: { maxTokens: number; maxPromptTokens: number },
     use: "cache" | "refresh",
     deadline: number,
@@ -1507,10 +1570,10 @@ export class CocoonClient {
     };
     let verified: VerifiedCandidate[];
     if (!o.freshAttestation) {
-      ({ verified, ...prep } = await this.fromKeptQuote(o, tiers, limits, use, plaintext.kind));
+      ({ verified, ...prep } = await this.fromKeptQuote(o, tiers, limits, use, request.plaintext.kind));
     } else {
       ({ prep, verified } = await this.quoteVerified(o, tiers, limits));
-      verified = candidatesForKind(verified, plaintext.kind, o.model);
+      verified = candidatesForKind(verified, request.plaintext.kind, o.model);
     }
     const fresh = new Map<string, FreshAttestation>();
     if (o.freshAttestation) {
@@ -1536,7 +1599,7 @@ export class CocoonClient {
     };
     const { envelope, proofKeys } = sealPadded(
       header,
-      new TextEncoder().encode(JSON.stringify(plaintext)),
+      request.json, // serialised once, when it was checked (sealableRequestOf); the same for a job prepared again
       verified.map((c) => ({ workerId: c.workerId, hpkePublicKey: b64u.decode(c.hpkePublicKey) })),
     );
     return {
@@ -1567,7 +1630,7 @@ export class CocoonClient {
    */
   private async prepareAndSubmit(
     o: JobBasics,
-    plaintext: RequestPlaintext,
+    request: SealableRequest,
     limits: { maxTokens: number; maxPromptTokens: number },
     wait: number,
     watch: CancelWatch,
@@ -1580,7 +1643,7 @@ export class CocoonClient {
     const redone = { quote: false, tab: false };
     const deadline = this.now() + (o.timeoutMs ?? 120_000);
     for (;;) {
-      const p: Prepared = await this.preparedBy(deadline, o, plaintext, limits, use).catch((e: unknown) => this.devHinted(e, o));
+      const p: Prepared = await this.preparedBy(deadline, o, request, limits, use).catch((e: unknown) => this.devHinted(e, o));
       p.watch = watch;
       try {
         await beforeSubmit?.(p);
@@ -1628,7 +1691,7 @@ export class CocoonClient {
   private async preparedBy(
     deadline: number,
     o: JobBasics,
-    plaintext: RequestPlaintext,
+    request: SealableRequest,
     limits: { maxTokens: number; maxPromptTokens: number },
     use: "cache" | "refresh",
   ): Promise<Prepared> {
@@ -1645,7 +1708,7 @@ export class CocoonClient {
     // Not every await of a prepare takes a signal (a tab's open, the registry's reading): the
     // prepare is raced against `stop` too, and one that ends after it was given up lets go of
     // its place under the kept quote and of the renewal it asked for (it was never submitted).
-    const preparing = this.prepare({ ...o, signal: stop.signal }, plaintext, limits, use, deadline);
+    const preparing = this.prepare({ ...o, signal: stop.signal }, request, limits, use, deadline);
     const givenUp = new Promise<never>((_, reject) => {
       stop.signal.addEventListener("abort", () => reject(abortError(stop.signal)), { once: true });
     });
@@ -2004,10 +2067,10 @@ export class CocoonClient {
       const { type: _type, relay: _relay, ...result } = done;
       return result;
     }
-    const plaintext = requestPlaintextOf(o, false);
+    const request = sealableRequestOf(o, false);
     const watch = this.cancelWatch(o.signal);
     try {
-      const { p, submitted } = await this.prepareAndSubmit(o, plaintext, this.limitsOf(o), 20, watch);
+      const { p, submitted } = await this.prepareAndSubmit(o, request, this.limitsOf(o), 20, watch);
       const job = await this.finish(p, "attempt" in submitted ? submitted : undefined, o.signal);
       const { answer, worker } = this.check(p, job);
       return this.result(p, job, answer, worker);
@@ -2045,10 +2108,10 @@ export class CocoonClient {
   }
 
   private async *streamedJob(o: AskOptions, whole: boolean, watch: CancelWatch): AsyncGenerator<StreamEvent, void, undefined> {
-    const plaintext: RequestPlaintext = { ...requestPlaintextOf(o, true), ...(whole ? { relayWhole: true } : {}) };
+    const request = sealableRequestOf(o, true, whole);
     // Asked before submit: a pub/sub relay keeps nothing for subscribers that come late.
     let relay: { session?: RelaySession; subscription?: RelaySubscription } = {};
-    const { p } = await this.prepareAndSubmit(o, plaintext, this.limitsOf(o), 0, watch, async (prepared) => {
+    const { p } = await this.prepareAndSubmit(o, request, this.limitsOf(o), 0, watch, async (prepared) => {
       relay.subscription?.close(); // a job prepared again has another id
       relay = await this.openRelay(prepared, o.signal);
     });
@@ -2277,14 +2340,22 @@ export class CocoonClient {
     const r = RequestPlaintext.safeParse(plaintext);
     if (!r.success)
       throw new AskInputError("input", `input: ${r.error.issues[0]!.message}; give a string, strings, token ids or arrays of token ids`);
-    // before a quote, as a chat's (requestPlaintextOf), not the coordinator's 413 after one
-    const size = sealedSizeBound(Buffer.byteLength(JSON.stringify(plaintext)));
+    // before a quote, as a chat's (sealableRequestOf), not the coordinator's 413 after one; the
+    // bytes measured are those sealed
+    const json = new TextEncoder().encode(JSON.stringify(plaintext));
+    const size = sealedSizeBound(json.length);
     if (size > MAX_ENVELOPE_BYTES) throw promptTooLarge("input", size);
     const watch = this.cancelWatch(o.signal);
     let job: JobView, p: Prepared, answer: CheckedAnswer, worker: VerifiedCandidate;
     try {
       let submitted;
-      ({ p, submitted } = await this.prepareAndSubmit(o, plaintext, { maxTokens: 1, maxPromptTokens: inputTokenBound(input) }, 20, watch));
+      ({ p, submitted } = await this.prepareAndSubmit(
+        o,
+        { plaintext, json },
+        { maxTokens: 1, maxPromptTokens: inputTokenBound(input) },
+        20,
+        watch,
+      ));
       job = await this.finish(p, "attempt" in submitted ? submitted : undefined, o.signal);
       ({ answer, worker } = this.check(p, job));
     } catch (e) {
@@ -2373,6 +2444,10 @@ interface Prepared {
 
 /** A prepare as the SDK asks it: always naming the tiers it accepts. */
 type QuoteAsk = PrepareAsk & { tiers: AttestationTier[] };
+
+/** What a kept quote is kept under (CocoonClient.quotes): what it was asked for, the limits aside. */
+const quoteKeyOf = (o: Pick<JobBasics, "model" | "candidates" | "maxPricePerToken">, tiers: AttestationTier[]) =>
+  JSON.stringify([o.model, [...tiers].sort(), o.candidates ?? null, o.maxPricePerToken?.toString() ?? null]);
 
 /** A prepare's ask naming the documents of `held` as ours (PrepareRequest.held): none named when there are none. */
 function withHeld(ask: QuoteAsk, held: Candidate[]): QuoteAsk {

@@ -16,7 +16,7 @@ import { startNetwork, type LocalNetwork } from "../local/network";
 import { startLocalAgents } from "../local/agents";
 import type { RunningAgent } from "../agent/runtime";
 import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
-import { API } from "../api-client/api";
+import { API, ApiError } from "../api-client/api";
 import { CocoonClient, JobRefundedError, StreamIntegrityError, VerificationError, type StreamEvent } from "../client/sdk";
 import type { ResultRequest } from "../events/api";
 import { b64u } from "../core/crypto/encoding";
@@ -299,6 +299,29 @@ describe("issue 12: the SDK's own MQTT subscriber, one connection per account (r
   });
 });
 
+describe("session 41: a waited submit's answer is the coordinator's own word", () => {
+  it("the HTTP relay: ask()'s submit answers with the completed job (no settle key, none needed): its bill taken as answered, the job never read", async () => {
+    // Prepare: no vendor, so the HTTP relay (the local default): ask() submits with ?wait
+    const deps = net.deps as { relaySessions?: RelaySessionVendor };
+    delete deps.relaySessions;
+    try {
+      const client = await newClient({ mqtt: false });
+      const from = requests.length;
+      // Act
+      const r = await client.ask(ask("answer me on the submit itself"));
+      // Assess: one submit (waited), answered by the coordinator itself over its API (not relayed
+      // by a worker): the SDK took its view, checked the receipt and bill, and read nothing more
+      const asked = requests.slice(from);
+      expect(asked.filter((x) => /^POST \/v1\/jobs\?wait=/.test(x))).toHaveLength(1);
+      expect(asked.filter((x) => x.startsWith(`GET /v1/jobs/${r.jobId}`))).toEqual([]);
+      expect(r.cost).toBe((await client.job(r.jobId)).cost);
+      client.close();
+    } finally {
+      deps.relaySessions = vendor;
+    }
+  });
+});
+
 describe("session 40: a relayed final chunk ends ask() only with the coordinator's settlement token", () => {
   /** The coordinator's genuine settlement token for these fields (its quote key: only a test can make one here). */
   const coordinatorToken = (requester: string, s: { jobId: string; attempt: number; replyHash: string; cost: string }) =>
@@ -357,6 +380,40 @@ describe("session 40: a relayed final chunk ends ask() only with the coordinator
       }
     },
   );
+
+  it("a retried result post answered as a duplicate relays the same token: ask() ends on the final chunk, the job never read", async () => {
+    // Prepare: the coordinator takes the agent's first result post but its answer is lost (the
+    // connection dropped): the agent posts the result again and is answered duplicate: true
+    const client = await newClient();
+    const agent = agents[0]!;
+    const send = agent.api.requestJson.bind(agent.api);
+    const answers: Array<{ duplicate?: boolean }> = [];
+    let lost = false;
+    agent.api.requestJson = async (method, path, body, headers, signal) => {
+      const r = await send(method, path, body, headers, signal);
+      if (path !== API.postResult.path || (body as ResultRequest).kind !== "completed") return r;
+      answers.push(r as { duplicate?: boolean });
+      if (lost) return r;
+      lost = true;
+      throw new ApiError(0, "unreachable", "the connection dropped after the post went out");
+    };
+    const from = requests.length;
+    try {
+      // Act
+      const r = await client.ask(ask("an answer posted twice"));
+      // Assess: the second answer was a duplicate, its token relayed and taken: no read of the job
+      expect(answers.map((a) => a.duplicate)).toEqual([false, true]);
+      const final = published.find((p) => p.chunk.jobId === r.jobId && p.chunk.final)!.chunk;
+      expect(final.settlement).toBe(
+        coordinatorToken(client.account, { jobId: r.jobId, attempt: 0, replyHash: final.receipt!.body.replyHash, cost: final.billed! }),
+      );
+      expect(requests.slice(from).filter((x) => x.startsWith(`GET /v1/jobs/${r.jobId}`))).toEqual([]);
+      expect(r.cost).toBe((await client.job(r.jobId)).cost);
+    } finally {
+      agent.api.requestJson = send;
+      client.close();
+    }
+  });
 
   it("a worker that never posts its result relays its genuine answer at the right price: ask() reads the job and reports its refund", async () => {
     // Prepare: the agent's result post is swapped for a failure report (the ledger refunds the job);
