@@ -126,6 +126,11 @@ const FILES = [
   "agent/runtime.ts",
   "client/sdk.ts#limitsOf",
   "client/sdk.ts#requestPlaintextOf",
+  // session 41: the request serialised once (the bytes size-checked are the bytes sealed) and a kept quote's candidates
+  "client/sdk.ts#requestTextOf",
+  "client/sdk.ts#refuseOversized",
+  "client/sdk.ts#sealableRequestOf",
+  "client/sdk.ts#keptCandidates",
   "client/sdk.ts#checkQuoteFees",
   "client/sdk.ts#verifyCandidates",
   "client/sdk.ts#fromKeptQuote",
@@ -399,10 +404,19 @@ const TESTS: Record<string, string[]> = {
     ]),
   ),
   ...Object.fromEntries(
-    ["limitsOf", "requestPlaintextOf", "checkQuoteFees", "verifyCandidates", "fromKeptQuote", "renewalDue", "checkWithdrawal"].map((m) => [
-      `client/sdk.ts#${m}`,
-      SDK_TESTS,
-    ]),
+    [
+      "limitsOf",
+      "requestPlaintextOf",
+      "requestTextOf",
+      "refuseOversized",
+      "sealableRequestOf",
+      "keptCandidates",
+      "checkQuoteFees",
+      "verifyCandidates",
+      "fromKeptQuote",
+      "renewalDue",
+      "checkWithdrawal",
+    ].map((m) => [`client/sdk.ts#${m}`, SDK_TESTS]),
   ),
 };
 const DEFAULT_TESTS = JOB_TESTS;
