@@ -736,14 +736,27 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   // ---------------------------------------------------------------- leases of long jobs
   let leaseRouteMissing = false;
   /**
-   * Keeps a job's lease ahead of it while it runs: extends once half of the lease is left (so a
-   * slow or failed call still has the other half), at most every 250 ms.
+   * review41: how long before a lease's end a job this worker cannot keep is let go (a job still
+   * waiting for a slot is given back; one at its longest life is stopped and its result posted):
+   * both must reach the coordinator before its lease check, which marks a worker whose lease ran
+   * out suspect (off every candidate list until its next heartbeat) and moves the job on, refusing
+   * its result after as stale. 10 s (a stopped job's prompt re-count may take 5 s, then the seal and
+   * the post); a quarter of a short lease.
    */
-  const keepLease = (job: AgentJob, lost: () => void, cancelled: () => void) => {
+  const leaseEndMargin = (leaseMs: number) => Math.min(10_000, leaseMs / 4);
+  /**
+   * Keeps a job's lease ahead of it while it runs: extends once half of the lease is left (so a
+   * slow or failed call still has the other half), at most every 250 ms. A job at its longest life
+   * (`extended: false`: an hour after submit) gets no more: `timeUp` is called leaseEndMargin before
+   * its last lease ends, so that it stops and posts what it generated while the job is still its own.
+   */
+  const keepLease = (job: AgentJob, lost: () => void, cancelled: () => void, timeUp: () => void) => {
     // on our clock (job.deadline and leaseUntil are on the coordinator's): minutes apart, the lease
     // was extended every 250 ms (ours ahead) or first after it ran out (ours behind: the job failed over)
     let deadline = api.localTime(job.deadline);
     const length = Math.max(1_000, deadline - now());
+    /** the longest lease the coordinator gave: the margin of the stop at the job's longest life */
+    let granted = length;
     let timer: NodeJS.Timeout | undefined;
     let done = false;
     const schedule = (ms?: number) => {
@@ -756,8 +769,18 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       if (done) return;
       try {
         const r = await api.request(API.extendLease, { body: { jobId: job.jobId, attempt: job.attempt } });
-        if (!r.extended) return; // the job reached its longest life: nothing more to ask
+        if (!r.extended) {
+          // The job reached its longest life: nothing more to ask. Generated on, it was failed over
+          // (or refunded) at this lease's end, the worker marked suspect and its result refused as
+          // stale: the GPU's work unpaid, and what a streamed requester had read of it free.
+          if (done) return;
+          deadline = api.localTime(r.leaseUntil);
+          timer = setTimeout(timeUp, Math.max(0, deadline - now() - leaseEndMargin(granted)));
+          timer.unref();
+          return;
+        }
         deadline = api.localTime(r.leaseUntil);
+        granted = Math.max(granted, deadline - now());
         metrics.leaseExtended();
         schedule();
       } catch (e) {
@@ -805,11 +828,12 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   };
 
   /**
-   * A job that waited for a slot past its lease may have been moved to another worker already, or
-   * cancelled by its requester; one that waited while the loop did not poll (`unheard`: `capacity`
-   * jobs waiting) may have been cancelled, its cancel still queued behind the pause. Either is asked
-   * once (a lease extension) before the engine starts on it: a prompt's prefill is not free, and a
-   * cancelled job started is billed.
+   * A job that came past its lease (delivered late), or waited for a slot past it (its give-back
+   * late: queue), may have been moved to another worker already, or cancelled by its requester;
+   * one that waited while the loop did not poll (`unheard`: `capacity` jobs waiting) may have
+   * been cancelled, its cancel still queued behind the pause. Either is asked once (a lease
+   * extension) before the engine starts on it: a prompt's prefill is not free, and a cancelled job
+   * started is billed.
    */
   const stillOurs = async (job: AgentJob, unheard: boolean): Promise<"ours" | "moved" | "cancelled"> => {
     const leaseLeft = api.localTime(job.deadline) > now();
@@ -858,6 +882,16 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       cancel.abort(new EngineError("engine_aborted", "the requester cancelled the job", { engine: o.engine.name }));
     };
     cancelSwitches.set(key, cancelled);
+    // review41: no more lease to be had (keepLease): stopped as a cancel stops it, so what was
+    // generated is billed and posted while the job is still ours
+    const timeUp = () => {
+      if (cancel.signal.aborted) return;
+      log.warn("job at its longest life: stopped before its last lease ends, what it generated billed", {
+        jobId: job.jobId,
+        attempt: job.attempt,
+      });
+      cancel.abort(new EngineError("engine_aborted", "the job reached its longest life (no more lease)", { engine: o.engine.name }));
+    };
     const release = keepLease(
       job,
       () => {
@@ -865,6 +899,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         abandon.abort(new EngineError("engine_aborted", "the job was moved to another worker (stale_attempt)", { engine: o.engine.name }));
       },
       cancelled,
+      timeUp,
     );
     const t0 = performance.now();
     metrics.queueWait((now() - receivedAt) / 1000);
@@ -1139,7 +1174,38 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
    * once the job had ended), but only while fewer than `capacity` wait: at most twice the
    * capacity in memory. A job that waited is asked about (stillOurs) before the engine starts it.
    */
-  const waiting = new Map<string, { job: AgentJob; receivedAt: number; unheard?: boolean }>();
+  type Waiting = { job: AgentJob; receivedAt: number; unheard?: boolean; letGo?: NodeJS.Timeout };
+  const waiting = new Map<string, Waiting>();
+  /**
+   * review41: a job still waiting for a slot near its lease's end (leaseEndMargin) is given back,
+   * a failure report on which the coordinator moves it to its next candidate at once. Its lease
+   * runs while it waits (keepLease starts with the engine), and left to run out it had the
+   * coordinator's lease check mark this worker suspect: a requester paying for `capacity` jobs
+   * longer than a lease and one more took a busy worker off every list. Taking fewer jobs would not
+   * help: the coordinator dispatches (the lease starts then), and a job left unread on the queue
+   * runs out the same way, with no chance to give it back.
+   */
+  const queue = (key: string, job: AgentJob, receivedAt: number) => {
+    const leaseEnd = api.localTime(job.deadline);
+    const w: Waiting = { job, receivedAt };
+    w.letGo = setTimeout(
+      () => {
+        if (waiting.get(key) !== w) return;
+        waiting.delete(key);
+        roomMade();
+        track(givenBackBusy(job, receivedAt));
+      },
+      Math.max(0, leaseEnd - now() - leaseEndMargin(leaseEnd - receivedAt)),
+    );
+    w.letGo.unref();
+    waiting.set(key, w);
+  };
+  /** A job given back unstarted, every slot busy until its lease's end (queue): counted failed (engine_unavailable: overloaded). */
+  const givenBackBusy = async (job: AgentJob, receivedAt: number) => {
+    log.warn("job given back: every slot stayed busy until its lease was nearly out", { jobId: job.jobId, attempt: job.attempt });
+    await api.request(API.postResult, { body: failureReport(job, "engine_unavailable") }).catch(() => {});
+    finishMetrics(attemptKey(job), Math.max(0, now() - receivedAt) / 1000);
+  };
   /** Nothing of ours runs or waits while the worker cannot attest: no poll until it can (cannotAttest). */
   const parked = () => cannotAttest && inFlight === 0 && waiting.size === 0;
   const room = async () => {
@@ -1159,6 +1225,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     for (const [key, w] of waiting) {
       if (!stopped && inFlight >= capacity) break;
       waiting.delete(key);
+      clearTimeout(w.letGo);
       if (stopped) {
         void giveBack(w.job);
         continue;
@@ -1183,6 +1250,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     const w = waiting.get(key);
     if (w) {
       waiting.delete(key);
+      clearTimeout(w.letGo);
       roomMade();
       return track(notRunCancelled(w.job, w.receivedAt));
     }
@@ -1214,7 +1282,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         track(notRunCancelled(job, receivedAt));
         continue;
       }
-      waiting.set(key, { job, receivedAt });
+      queue(key, job, receivedAt);
     }
     pump();
     // after the jobs: a cancel that came in the same batch as its job finds it
