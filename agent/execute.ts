@@ -712,6 +712,8 @@ async function run(
     }
     let done = false;
     let pieces = 0;
+    /** Pieces the engine generated but did not stream as text (EngineStreamEvent.hidden): a cancel bills them too. */
+    let unseen = 0;
     /** One piece past the choice's share, kept unpublished until the engine's end says whether it was within it. */
     let held: Extract<EngineStreamEvent, { type: "delta" }> | undefined;
     const it = engineStream(engine, header, p, perChoice, i, engineSignal)[Symbol.asyncIterator]();
@@ -722,7 +724,7 @@ async function run(
       for (;;) {
         const r = await orCancel(next, ctx.cancel);
         if (r === CANCELLED) {
-          cut = { i, pieces };
+          cut = { i, pieces: pieces + unseen };
           break;
         }
         if (r.done) break;
@@ -735,7 +737,11 @@ async function run(
           // one means an engine that ignores max_tokens: stopped before the requester reads it
           // (the job is not billed past its hold, so all it streamed beyond would be free text).
           const counts = ev.text !== "" || Boolean(ev.reasoning);
-          if (counts && pieces === perChoice) {
+          if (!counts && ev.hidden) {
+            // review41: output the engine generated unshown (a tool call's arguments): billed by a
+            // cancel like a streamed piece (the cut is capped at the share), never published or logged
+            if (Number.isSafeInteger(ev.hidden) && ev.hidden > 0) unseen += ev.hidden;
+          } else if (counts && pieces === perChoice) {
             if (held) throw ignoresMaxTokens(perChoice);
             held = ev;
           } else {
@@ -776,7 +782,7 @@ async function run(
     } catch (e) {
       // the engine answered the cancel's abort (engine_aborted) before the race saw it
       if (!(cancelled() && e instanceof EngineError)) throw e;
-      cut = { i, pieces };
+      cut = { i, pieces: pieces + unseen };
     } finally {
       // As for-await does on break or throw: the engine's stream is closed (a generation stops).
       // After a cancel it is not waited for: the abort already stops the engine, and a stream

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AccountId, B64u, BilledUsage, JobId, Key32, ModelName, NanoTonString, Usage, WorkerId } from "./common";
+import { EngineExtra } from "./engine-extra";
 
 // Module-level schemas are built in /* @__PURE__ */ IIFEs so that bundles drop unused ones (see events/api.ts).
 
@@ -189,9 +190,11 @@ export const RequestPlaintext = /* @__PURE__ */ (() =>
       /**
        * issue 11: request fields OpenAI's API (or an engine's: vLLM's top_k, min_p…) has that this
        * schema does not name, under their own names, for the engine (agent/engines/openai-http.ts
-       * passes them on; never over a field the agent sets itself).
+       * passes them on; never over a field the agent sets itself). review41: those of an allow-list
+       * only (events/engine-extra.ts); any other name is refused, by the SDK before a quote and by
+       * the agent as bad_request, naming it.
        */
-      extra: z.record(z.string().max(256), z.unknown()).optional(),
+      extra: EngineExtra.optional(),
     })
     .superRefine((p, ctx) => {
       const need = { chat: "messages", completion: "prompt", embedding: "input" } as const;

@@ -4,7 +4,7 @@ import { tempDir } from "./temp-dir";
 import { BUILTIN_DEFAULT_MODEL, builtinAnswer, createBuiltinEngine, truncateToTokens } from "../agent/engines/builtin";
 import { createOpenAiEngine } from "../agent/engines/openai-http";
 import type { RunningAgent } from "../agent/runtime";
-import { CocoonClient } from "../client/sdk";
+import { AskInputError, CocoonClient } from "../client/sdk";
 import { type ServeProxy } from "../client/serve";
 import { startLocalAgents } from "../local/agents";
 import { startNetwork, type LocalNetwork } from "../local/network";
@@ -310,16 +310,25 @@ describe("openai client → cocoon serve → local network", () => {
     });
   });
 
-  it("an unknown field cannot override what the network set (the budget paid for, the choices, the stream)", async () => {
+  it("a field the network sets cannot travel in extra: the SDK refuses it before a quote; an allowed one goes on, under what the network set", async () => {
     // Prepare: the SDK itself (no proxy in between) puts reserved names in `extra`
-    const r = await sdk.ask({
-      model: TOOLS,
-      messages: ask("hello"),
-      maxTokens: 8,
-      tiers: ["dev"],
-      extra: { max_tokens: 100_000, n: 5, stream: false, stream_options: { include_usage: false }, model: "another", top_k: 3 },
-    });
-    // Assess
+    const asked = engine.requests.length;
+    // Act
+    const refused = await sdk
+      .ask({
+        model: TOOLS,
+        messages: ask("hello"),
+        maxTokens: 8,
+        tiers: ["dev"],
+        extra: { max_tokens: 100_000, n: 5, stream: false, stream_options: { include_usage: false }, model: "another", top_k: 3 },
+      })
+      .catch((e: unknown) => e);
+    const r = await sdk.ask({ model: TOOLS, messages: ask("hello"), maxTokens: 8, tiers: ["dev"], extra: { top_k: 3 } });
+    // Assess: review41 (extra is an allow-list, events/engine-extra.ts): refused naming the first
+    // field, with no request to the engine; before, the reserved names were dropped by the adapter
+    expect(refused).toBeInstanceOf(AskInputError);
+    expect(refused).toMatchObject({ param: "extra.max_tokens" });
+    expect(engine.requests).toHaveLength(asked + 1);
     const got = engine.requests.at(-1)!.body as Record<string, unknown>;
     expect(r.text.length).toBeGreaterThan(0);
     // (the agent streams from the engine and needs its usage: stream and stream_options are its own)

@@ -84,8 +84,10 @@ export interface EngineSampling {
   topLogprobs?: number;
   /**
    * Request fields the network does not name (frequency_penalty, logit_bias, top_k…), as the
-   * requester sent them under OpenAI's names. An engine that can pass them on does (the
-   * OpenAI-compatible adapter, never over a field it sets itself); the embedded llama.cpp engine
+   * requester sent them under OpenAI's names: those of the allow-list only (events/engine-extra.ts,
+   * review41), as the sealed request's schema refuses any other. An engine that can pass them on
+   * does (the OpenAI-compatible adapter, never over a field it sets itself, and never a name off
+   * the list even when handed one: passableExtra); the embedded llama.cpp engine
    * applies logit_bias and the penalties and refuses reasoning_effort (llama.ts extraSampling);
    * the built-in engine ignores them.
    */
@@ -158,6 +160,15 @@ export type EngineStreamEvent =
       logprobs?: EngineTokenLogprob[];
       /** thinking generated with (before) this delta's text, when the server separates it (EngineResult.reasoning) */
       reasoning?: string;
+      /**
+       * Output the engine generated that this delta's text does not show, as a count of pieces (each
+       * at least one token): a fragment of a tool call's arguments, which an adapter gathers into
+       * the final result's toolCalls rather than streaming it. Sent on a delta with empty text, so
+       * a consumer that reads only text passes it by; agent/execute.ts counts it like a streamed
+       * piece when a cancel cuts the choice (review41: a tool call cut by a cancel billed 0
+       * completion tokens), and never publishes or logs it.
+       */
+      hidden?: number;
     }
   | { type: "done"; result: EngineResult };
 
@@ -337,8 +348,10 @@ export function streamOf(engine: Engine, req: EngineRequest): AsyncIterable<Engi
 export async function collectStream(stream: AsyncIterable<EngineStreamEvent>): Promise<{ result: EngineResult; deltas: string[] }> {
   const deltas: string[] = [];
   for await (const ev of stream) {
-    if (ev.type === "delta") deltas.push(ev.text);
-    else return { result: ev.result, deltas };
+    // a delta of hidden pieces only (a tool call's arguments) holds none of the text
+    if (ev.type === "delta") {
+      if (ev.text !== "" || !ev.hidden) deltas.push(ev.text);
+    } else return { result: ev.result, deltas };
   }
   throw new EngineError("engine_bad_response", "the engine's stream ended without a final result");
 }

@@ -157,7 +157,14 @@ export const FromWorker = z.discriminatedUnion("t", [
   z.object({ t: z.literal("ready"), info: ModelInfo }),
   /** stage "binary": no usable llama.cpp build for the GPU setting; "model": the file would not load. */
   z.object({ t: z.literal("load_failed"), stage: z.enum(["binary", "model"]), message: z.string() }),
-  z.object({ t: z.literal("delta"), id: JobId, text: z.string(), reasoning: z.string().optional() }),
+  /** `hidden`: pieces generated that the text does not show (a tool call's; EngineStreamEvent.hidden) */
+  z.object({
+    t: z.literal("delta"),
+    id: JobId,
+    text: z.string(),
+    reasoning: z.string().optional(),
+    hidden: z.number().int().positive().optional(),
+  }),
   z.object({ t: z.literal("done"), id: JobId, result: JobResult }),
   z.object({
     t: z.literal("embedded"),

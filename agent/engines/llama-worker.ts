@@ -247,14 +247,16 @@ class TextSink {
 function deltasOf(id: number) {
   let text = "";
   let reasoning = "";
+  let hidden = 0;
   const flush = () => {
-    if (text === "" && reasoning === "") return;
-    send({ t: "delta", id, text, ...(reasoning ? { reasoning } : {}) });
+    if (text === "" && reasoning === "" && hidden === 0) return;
+    send({ t: "delta", id, text, ...(reasoning ? { reasoning } : {}), ...(hidden ? { hidden } : {}) });
     text = "";
     reasoning = "";
+    hidden = 0;
   };
   const later = () => {
-    if (text === "" && reasoning === "") queueMicrotask(flush);
+    if (text === "" && reasoning === "" && hidden === 0) queueMicrotask(flush);
   };
   return {
     text: (t: string) => {
@@ -264,6 +266,14 @@ function deltasOf(id: number) {
     reasoning: (r: string) => {
       later();
       reasoning += r;
+    },
+    /**
+     * review41: a chunk of a tool call generated (its parameters, or a forced call's JSON), which
+     * the result carries whole rather than the stream: one hidden piece, so that a cancel bills it
+     */
+    hidden: () => {
+      later();
+      hidden++;
     },
     flush,
   };
@@ -532,7 +542,16 @@ async function continueTokens(
   id: number,
   l: Loaded,
   tokens: Token[],
-  o: { job: ChatJob | CompletionJob; maxTokens: number; grammar?: LlamaGrammar; json: boolean; stops: string[]; stream: boolean },
+  o: {
+    job: ChatJob | CompletionJob;
+    maxTokens: number;
+    grammar?: LlamaGrammar;
+    json: boolean;
+    stops: string[];
+    stream: boolean;
+    /** the text is a forced tool call's: streamed as hidden pieces only (deltasOf hidden) */
+    hide?: boolean;
+  },
 ): Promise<Generated> {
   return withSequence(l, async (seq) => {
     const ac = new AbortController();
@@ -552,7 +571,10 @@ async function continueTokens(
         signal: ac.signal,
         stopOnAbortSignal: true,
         disableContextShift: true,
-        onTextChunk: (t) => sink.push(t),
+        onTextChunk: (t) => {
+          sink.push(t);
+          if (o.hide && t !== "") deltas.hidden();
+        },
       });
       const completionTokens = seq.tokenMeter.usedOutputTokens - before - (r.metadata.stopReason === "eogToken" ? 1 : 0);
       if (entry.byParent) throw new JobError("engine_aborted", "generation aborted by the caller");
@@ -649,7 +671,15 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
     // LlamaCompletion adds the BOS itself, so the rendered one is dropped here.
     const bos = l.model.tokens.bos;
     const input = bos != null && promptTokens[0] === bos && framingTokens(l.model, [], false) === 1 ? promptTokens.slice(1) : promptTokens;
-    const g = await continueTokens(id, l, input, { job, maxTokens, grammar: grammar!, json: true, stops: [], stream: false });
+    const g = await continueTokens(id, l, input, {
+      job,
+      maxTokens,
+      grammar: grammar!,
+      json: true,
+      stops: [],
+      stream: false,
+      hide: job.stream === true,
+    });
     try {
       const call = JSON.parse(g.text) as { name: string; arguments: unknown };
       return {
@@ -718,6 +748,7 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
               ...(job.parallelToolCalls === false ? { maxParallelFunctionCalls: 1 } : {}),
               onFunctionCallParamsChunk: (c: { callIndex: number; functionName: string; paramsChunk: string }) => {
                 (begun[c.callIndex] ??= { name: c.functionName, params: "" }).params += c.paramsChunk;
+                if (job.stream && c.paramsChunk !== "") deltas.hidden();
               },
             }
           : {}),

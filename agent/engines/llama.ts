@@ -104,7 +104,12 @@ export function defaultThreads(): number {
 }
 
 type Pending =
-  | { kind: "gen"; onDelta?: (text: string, reasoning?: string) => void; resolve: (r: JobResult) => void; reject: (e: Error) => void }
+  | {
+      kind: "gen";
+      onDelta?: (text: string, reasoning?: string, hidden?: number) => void;
+      resolve: (r: JobResult) => void;
+      reject: (e: Error) => void;
+    }
   | { kind: "embed"; resolve: (r: { vectors: number[][]; promptTokens: number }) => void; reject: (e: Error) => void };
 
 interface Worker {
@@ -291,7 +296,7 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
         const p = w.pending.get(m.id);
         if (!p) return; // a job we already gave up on (aborted or timed out)
         if (m.t === "delta") {
-          if (p.kind === "gen") p.onDelta?.(m.text, m.reasoning);
+          if (p.kind === "gen") p.onDelta?.(m.text, m.reasoning, m.hidden);
           return;
         }
         w.pending.delete(m.id);
@@ -491,7 +496,7 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
     kind: "chat" | "complete",
     job: ChatJob | CompletionJob,
     signal: AbortSignal | undefined,
-    onDelta?: (t: string, reasoning?: string) => void,
+    onDelta?: (t: string, reasoning?: string, hidden?: number) => void,
   ): Promise<JobResult> {
     return run<JobResult>(
       signal,
@@ -511,15 +516,15 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
     const onOuterAbort = () => ac.abort(signal?.reason);
     if (signal?.aborted) ac.abort(signal.reason);
     signal?.addEventListener("abort", onOuterAbort, { once: true });
-    const queue: Array<{ text: string; reasoning?: string }> = [];
+    const queue: Array<{ text: string; reasoning?: string; hidden?: number }> = [];
     let wake: (() => void) | undefined;
     let settled: { ok: true; r: JobResult } | { ok: false; e: unknown } | undefined;
     const poke = () => {
       wake?.();
       wake = undefined;
     };
-    generateJob(kind, job, ac.signal, (text, reasoning) => {
-      queue.push(reasoning ? { text, reasoning } : { text });
+    generateJob(kind, job, ac.signal, (text, reasoning, hidden) => {
+      queue.push({ text, ...(reasoning ? { reasoning } : {}), ...(hidden ? { hidden } : {}) });
       poke();
     }).then(
       (r) => {

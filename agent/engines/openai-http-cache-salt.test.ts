@@ -118,7 +118,7 @@ describe("openai-http: each requester's prompts under a cache scope of their own
 
 describe("executeJob: the cache scope is the requester's (session 31 privacy review)", () => {
   /** Act: one chat job of `requester` through executeJob and the real adapter; the body the server got. */
-  async function bodyOfJob(requester: string, extra: Record<string, unknown> = {}) {
+  async function bodyOfJob(requester: string, extra: Record<string, unknown> = {}, outcome = "completed") {
     const s = server();
     const signingKey = generateSigningKey();
     const kemKey = generateKemKey();
@@ -129,8 +129,8 @@ describe("executeJob: the cache scope is the requester's (session 31 privacy rev
       executeContext({ signingKey, kemKey }, api, createOpenAiEngine({ baseUrl: BASE, fetchImpl: s.fetchImpl }), { stats }),
       job,
     );
-    expect(results.map((r) => r.kind)).toEqual(["completed"]);
-    return s.bodies[0]!;
+    expect(results.map((r) => (r.kind === "failed" ? r.code : r.kind))).toEqual([outcome]);
+    return s.bodies[0];
   }
 
   it("one requester's jobs share a salt, another requester's differ, and no requester picks its own", async () => {
@@ -139,12 +139,13 @@ describe("executeJob: the cache scope is the requester's (session 31 privacy rev
     const bob = generateSigningKey().id;
     // Act
     const a1 = await bodyOfJob(alice);
-    const a2 = await bodyOfJob(alice, { cache_salt: cacheScopeOf(bob) });
+    // review41: a requester's own cache_salt is refused before the engine (extra is an allow-list)
+    const a2 = await bodyOfJob(alice, { cache_salt: cacheScopeOf(bob) }, "bad_request");
     const b1 = await bodyOfJob(bob);
     // Assess
-    expect(a1.cache_salt).toBe(cacheScopeOf(alice));
-    expect(a2.cache_salt).toBe(cacheScopeOf(alice));
-    expect(b1.cache_salt).toBe(cacheScopeOf(bob));
+    expect(a1?.cache_salt).toBe(cacheScopeOf(alice));
+    expect(a2).toBeUndefined();
+    expect(b1?.cache_salt).toBe(cacheScopeOf(bob));
     expect(cacheScopeOf(alice)).not.toBe(cacheScopeOf(bob));
     expect(cacheScopeOf(alice)).toMatch(/^[0-9a-f]{32}$/);
   });

@@ -50,8 +50,10 @@ function answering(
 async function collect(stream: AsyncIterable<EngineStreamEvent>): Promise<{ deltas: string[]; result: EngineResult }> {
   const deltas: string[] = [];
   for await (const ev of stream) {
-    if (ev.type === "delta") deltas.push(ev.text);
-    else return { deltas, result: ev.result };
+    // as collectStream: a delta of hidden pieces only (a tool call's arguments, review41) holds no text
+    if (ev.type === "delta") {
+      if (ev.text !== "" || !ev.hidden) deltas.push(ev.text);
+    } else return { deltas, result: ev.result };
   }
   throw new Error("stream ended without done");
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { passableExtra } from "../../events/engine-extra";
 import {
   assertValidCompletionRequest,
   assertValidEngineRequest,
@@ -478,56 +479,23 @@ export function unreachableWhy(url: string, code: string | undefined): string {
 }
 
 /**
- * Fields a requester's `extra` never sets: this adapter sets them itself, and the job's limits,
- * its bill (n, best_of: more generations than were paid for) and the shape of the answer it
- * parses depend on them.
+ * Fields of a requester's `extra` the adapter sends: the network's allow-list only
+ * (events/engine-extra.ts; review41). The schema the agent parses a job with refuses any other
+ * name already (bad_request); this is the same rule where the body is built, for a caller that
+ * did not parse it. None of them is a field the adapter sets itself, and those the job's limits,
+ * its bill and the answer's shape depend on are not on it: model, messages, prompt, stream,
+ * max_tokens, llama.cpp's n_predict (read before max_tokens), n, n_cmpl and best_of (more
+ * generations than were paid for), logprobs and n_probs (behind the capability check), tools,
+ * response_format and the sampling the request names, and the server's prompt cache and slots,
+ * which are every requester's (cache_salt, id_slot, slot_id, cache_prompt: session 31 privacy
+ * review). Nor what makes an engine compute more than it bills: chat_template, grammar,
+ * json_schema, guided_* and structured_outputs, prompt_logprobs, lora.
  */
-const RESERVED = new Set([
-  "model",
-  "messages",
-  "prompt",
-  "input",
-  "stream",
-  "stream_options",
-  "max_tokens",
-  "max_completion_tokens",
-  // llama.cpp's server reads n_predict before max_tokens: a requester's would lift the job's limit
-  "n_predict",
-  "n",
-  // llama-server's own name for n (up to its parallel slots): several generations for the price of one
-  "n_cmpl",
-  "best_of",
-  "echo",
-  "suffix",
-  "logprobs",
-  "top_logprobs",
-  "tools",
-  "tool_choice",
-  "functions",
-  "function_call",
-  "parallel_tool_calls",
-  "response_format",
-  "temperature",
-  "top_p",
-  "seed",
-  "stop",
-  "user",
-  // The server's prompt cache and slots are every requester's (session 31 privacy review): a
-  // requester's own salt would join another's cache (or, on vLLM with LMCache, a malformed one
-  // stops the engine for everyone), and llama-server's slot ids pick the slot holding another's prompt.
-  "cache_salt",
-  "id_slot",
-  "slot_id",
-  // llama-server's prompt reuse, which the adapter sets per slot (slotsFromProps)
-  "cache_prompt",
-]);
-
 /** The request fields shared by chat and text completion, under OpenAI's names. */
 function samplingFields(req: EngineSampling): Record<string, unknown> {
-  // The requester's other fields first (frequency_penalty, logit_bias, top_k…), as sent: the
-  // server decides; a server that cannot honour one answers 4xx (engine_rejected).
-  const extra = Object.entries(req.extra ?? {}).filter(([k]) => !RESERVED.has(k));
-  const body: Record<string, unknown> = { ...Object.fromEntries(extra), model: req.model, max_tokens: req.maxTokens };
+  // The requester's other allowed fields first (frequency_penalty, logit_bias, top_k…), as sent:
+  // the server decides; a server that cannot honour one answers 4xx (engine_rejected).
+  const body: Record<string, unknown> = { ...passableExtra(req.extra), model: req.model, max_tokens: req.maxTokens };
   // Passed through as OpenAI names them; a server that cannot honour one answers 4xx (engine_rejected).
   if (req.temperature !== undefined) body.temperature = req.temperature;
   if (req.topP !== undefined) body.top_p = req.topP;
@@ -1298,14 +1266,22 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
         reasoning += thought;
         yield { type: "delta", text: piece, ...(thought ? { reasoning: thought } : {}), ...(lps.length ? { logprobs: lps } : {}) };
       }
+      let fragments = 0;
       for (const c of choice.delta?.tool_calls ?? []) {
         const call = calls.get(c.index) ?? { name: "", arguments: "" };
         if (c.id) call.id = c.id;
         // Pieces of a name are joined; a name sent again whole on each delta (older vLLM, named tool_choice) is kept once.
         if (c.function?.name && c.function.name !== call.name) call.name += c.function.name;
-        if (c.function?.arguments) call.arguments += c.function.arguments;
+        if (c.function?.arguments) {
+          call.arguments += c.function.arguments;
+          fragments++;
+        }
         calls.set(c.index, call);
       }
+      // review41: arguments are gathered, not streamed, so a cancel saw no piece of them and billed a
+      // cut tool call 0 completion tokens. An event that streamed arguments and no text counts one
+      // piece (servers stream at least a token an event), shown to no one (EngineStreamEvent.hidden).
+      if (fragments > 0 && !(piece || thought || lps.length)) yield { type: "delta", text: "", hidden: 1 };
       if (choice.finish_reason) reason = choice.finish_reason;
     }
     if (!ended)

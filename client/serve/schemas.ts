@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { HttpRequest } from "../../edge/http";
+import { EngineExtra, extraRefusal, isExtraParam } from "../../events/engine-extra";
 import { MessageName } from "../../events/envelope";
 import { imageUrlProblem } from "../../events/images";
 import { CustomFormatSchema, customAsFunction, customCall } from "./custom-tools";
@@ -298,7 +299,10 @@ export type EmbeddingsBody = z.infer<typeof EmbeddingsBody>;
 
 /**
  * The fields of `body` the proxy does not act on itself: they go to the worker as sent, those of
- * `passedOn` too (fields the schema checks but the proxy does not act on).
+ * `passedOn` too (fields the schema checks but the proxy does not act on). review41: only the
+ * engine parameters the network passes on (events/engine-extra.ts); any other is a 400 naming it
+ * here, before a quote (the SDK and the worker would refuse it too, the worker after the job was
+ * held). OpenAI itself refuses a field it does not know with a 400.
  */
 export function extraFields(
   body: Record<string, unknown>,
@@ -307,7 +311,18 @@ export function extraFields(
 ): Record<string, unknown> | undefined {
   const known = new Set(Object.keys(schema.shape).filter((k) => !Object.hasOwn(passedOn, k)));
   const extra = Object.fromEntries(Object.entries(body).filter(([k]) => !known.has(k)));
+  refuseUnpassed(extra);
   return Object.keys(extra).length ? extra : undefined;
+}
+
+/** A 400 naming the first field of `extra` the network does not pass on to engines, or of a type it does not take. */
+function refuseUnpassed(extra: Record<string, unknown>): void {
+  const checked = EngineExtra.safeParse(extra);
+  if (checked.success) return;
+  const issue = checked.error.issues[0]!;
+  const name = String(issue.path[0] ?? "");
+  if (!isExtraParam(name)) throw unsupported(name, extraRefusal(name));
+  throw invalid("invalid_request", issue.message, name);
 }
 
 /**
