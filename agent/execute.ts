@@ -610,6 +610,18 @@ function orCancel<T>(p: Promise<T>, cancel: AbortSignal | undefined): Promise<T 
     );
   });
 }
+/**
+ * The reason a job's cancel signal carries when the agent stops it at its longest life (runtime's
+ * timeUp: the coordinator extends no lease past an hour after submit), not for its requester: the
+ * answer ends as at max_tokens (finish "length"), billed like a cancel. Ended "cancelled", the
+ * SDK told a requester who never cancelled that it had (AskCancelledError).
+ */
+export class LongestLifeReached extends EngineError {
+  constructor(engine: string) {
+    super("engine_aborted", "the job reached its longest life (no more lease)", { engine });
+  }
+}
+
 const cancelledBeforeStart = () => new JobFailure("cancelled", "the requester cancelled the job before the engine started on it");
 
 /** Little-endian float32, base64url: how vectors travel sealed (4 bytes a dimension, not ~20 of JSON). */
@@ -826,12 +838,18 @@ async function run(
         if (counted) engineName = counted.engine;
       }
     }
-    while (choices.length < n) choices.push({ finishReason: "cancelled" });
+    const timeUp = ctx.cancel?.reason instanceof LongestLifeReached;
+    while (choices.length < n) choices.push({ finishReason: timeUp ? "length" : "cancelled" });
     capPrompt(ctx, header, usage);
     checkLimits(header, usage);
     // No counts here: the host reads this log, and a job's token counts are its prompt's and its
     // answer's lengths, which padding keeps from the host (session 31 privacy review).
-    ctx.log.info("job cancelled by its requester: billed what was generated", { jobId: header.jobId });
+    ctx.log.info(
+      timeUp ? "job stopped at its longest life: billed what was generated" : "job cancelled by its requester: billed what was generated",
+      {
+        jobId: header.jobId,
+      },
+    );
   }
   // A sum of counts each within its choice's completion is within the total: the bound holds.
   const answered = { ...usage, ...(reasoningTokens !== undefined ? { reasoningTokens } : {}) };

@@ -18,7 +18,7 @@ import { redeemEarnings } from "../api-client/money";
 import type { ApiRoute } from "../api-client/routes";
 import { type Engine, EngineError, type EngineRequest, isKeyRefusal } from "./engines/engine";
 import { backoff, type Backoff, type BackoffOptions, interruptibleSleep, sleepUnlessAborted, unlessAborted } from "./backoff";
-import { executeJob, failureReport, type AgentLog, type AgentStats } from "./execute";
+import { executeJob, failureReport, LongestLifeReached, type AgentLog, type AgentStats } from "./execute";
 import { type AgentMetrics, createAgentMetrics, type JobOutcome } from "./metrics";
 import { asWorkBatch, type JobSource } from "./sources/job-source";
 import { createHttpJobSource } from "./sources/http";
@@ -890,7 +890,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         jobId: job.jobId,
         attempt: job.attempt,
       });
-      cancel.abort(new EngineError("engine_aborted", "the job reached its longest life (no more lease)", { engine: o.engine.name }));
+      cancel.abort(new LongestLifeReached(o.engine.name)); // ends "length", not as a requester's cancel
     };
     const release = keepLease(
       job,
