@@ -158,7 +158,7 @@ export interface LogWrites {
   baseWru: number;
   /** extra WRU per job inside those transactions (the hold's movement inbox put, the receipt inbox put carrying the settlement's movement) */
   hotPathWru: number;
-  /** WRU per job the anchorer spends later (index item, two inbox deletes: the hold's movement, the receipt with the settlement's, chunks and batch record amortised) */
+  /** WRU per job the anchorer spends later (the hold's movement inbox delete, chunks and batch record amortised; the receipt's entry stays in the time-windowed log: no index item, no delete) */
   anchorerWru: number;
 }
 

@@ -19,6 +19,9 @@ import {
   relayUse,
   sampleWorkload,
   total,
+  CHUNK_BYTES_PER_RECEIPT,
+  windowedReadUnits,
+  windowQueryFloor,
   WORKLOAD,
   type MeasuredJob,
 } from "./cost";
@@ -311,7 +314,10 @@ describe("issue 12: the SQS relay's requests (as built), item by item", () => {
 describe("issue 12: the anchorer's later work per job", () => {
   it("its inbox deletes and receipt index puts are priced as plain writes, its index items as stored for the retention", () => {
     // Prepare: 2 entries per job, one of them a receipt (1 delete each, 1 index put)
-    const m = { ...measured(), anchorer: { deleteWru: 2, indexWru: 1, indexGb: 1e-6, readBytes: 0, entries: 2 } };
+    const m = {
+      ...measured(),
+      anchorer: { deleteWru: 2, indexWru: 1, indexGb: 1e-6, readBytes: 0, entries: 2, windowBytes: 0, windowEntries: 0 },
+    };
     const choice = { frontDoor: "function-urls" as const, delivery: "relay" as const, capacity: "on-demand" as const };
     // Act
     const { byRoute } = priceJob(m, choice, () => 0, [{ engineSeconds: 1, streamed: false }]);
@@ -322,6 +328,34 @@ describe("issue 12: the anchorer's later work per job", () => {
       1e-6 * ASSUME.permanentItemMonths * (PRICES.dynamoStorageGbMonth.usd + PRICES.dynamoPitrGbMonth.usd),
       15,
     );
+  });
+});
+
+describe("issue 12: the anchorer over the time-windowed receipt log", () => {
+  it("writes nothing a job: reads each entry 1.5 times strongly and once eventually by each of the three passes, its chunk share four times", () => {
+    // Prepare: one receipt entry of 4,096 B for one job, in the time-windowed log (no inbox entry)
+    const m = {
+      ...measured(),
+      anchorer: { deleteWru: 0, indexWru: 0, indexGb: 0, readBytes: 0, entries: 0, windowBytes: 4096, windowEntries: 1 },
+    };
+    const choice = { frontDoor: "function-urls" as const, delivery: "relay" as const, capacity: "on-demand" as const };
+    // Act
+    const anchorer = priceJob(m, choice, () => 0, [{ engineSeconds: 1, streamed: false }]).byRoute.find(([r]) =>
+      r.startsWith("anchorer"),
+    )?.[1];
+    // Assess: 1.5 + 3 × ½ read units of the entry, 4 × 75 / 4096 of its chunk share; no write unit, nothing stored by the anchorer
+    const rru = 1.5 + 3 * 0.5 + (4 * CHUNK_BYTES_PER_RECEIPT) / 4096;
+    expect(windowedReadUnits(m.anchorer)).toBeCloseTo(rru, 12);
+    expect(anchorer?.dynamo).toBeCloseTo(rru * PRICES.dynamoReadUnit.usd, 15);
+    expect(anchorer?.storage).toBe(0);
+  });
+
+  it("the queries' floor: 16 partitions a minute, eight minutes a cut at 300 s (420 s of range, and the minute it starts in), three passes", () => {
+    // Act
+    const f = windowQueryFloor(300, 120);
+    // Assess: 16 × 8 × 60 / 300 = 25.6 cut queries a minute (1 unit each), 48 pass queries (½ unit each)
+    expect(f.queriesPerMinute).toBeCloseTo(25.6 + 48, 12);
+    expect(f.rruPerMonth).toBeCloseTo((25.6 + 24) * 60 * 24 * 30, 6);
   });
 });
 

@@ -35,6 +35,7 @@ import { attestationDigest } from "../core/attestation/digest";
 import { b64u } from "../core/crypto/encoding";
 import type { AttestationDoc } from "../events/attestation";
 import type { Item, Key, Notifier, QueueName, Queues, Store, TableName, WriteOp } from "../core/ports";
+import { WINDOW_PASSES_MS, WINDOW_PK } from "../core/receipts/log";
 import { dynamoItemBytes } from "./store";
 import { measuredMessages, sizedEngine } from "./cost-job";
 import type { BenchResult } from "./types";
@@ -309,8 +310,16 @@ export class CostMeter {
   write(units: number) {
     this.m().wru += units;
   }
-  /** What the anchorer will do for the inbox entries the jobs wrote: delete each, index each receipt, read them all. */
-  readonly anchorer = { deleteWru: 0, indexWru: 0, indexGb: 0, readBytes: 0, entries: 0 };
+  /**
+   * What the anchorer will do for the entries the jobs wrote: for each inbox entry (the movement
+   * inbox; the legacy receipt inbox) delete it, index it if a receipt, read it; for each receipt
+   * entry of the time-windowed log only read it (windowedReadUnits), never write.
+   */
+  readonly anchorer = { deleteWru: 0, indexWru: 0, indexGb: 0, readBytes: 0, entries: 0, windowBytes: 0, windowEntries: 0 };
+  windowEntry(bytes: number) {
+    this.anchorer.windowEntries++;
+    this.anchorer.windowBytes += bytes;
+  }
   inboxEntry(bytes: number, indexBytes: number) {
     this.anchorer.entries++;
     this.anchorer.deleteWru += writeUnits(bytes);
@@ -372,7 +381,7 @@ export class CostMeter {
     this.matchingMessages = 0;
     this.jobReads.length = 0;
     this.items.clear();
-    Object.assign(this.anchorer, { deleteWru: 0, indexWru: 0, indexGb: 0, readBytes: 0, entries: 0 });
+    Object.assign(this.anchorer, { deleteWru: 0, indexWru: 0, indexGb: 0, readBytes: 0, entries: 0, windowBytes: 0, windowEntries: 0 });
   }
 }
 
@@ -430,6 +439,7 @@ export function meteredStore(inner: Store, meter: CostMeter, now: () => number =
       let gbMonths = 0;
       let permanentGb = 0;
       const inboxes: Array<{ bytes: number; indexBytes: number }> = [];
+      const windowed: number[] = [];
       const perOp: Array<[string, number, number, number]> = [];
       const tx = transactional ? 2 : 1;
       ops.forEach((op, i) => {
@@ -462,6 +472,10 @@ export function meteredStore(inner: Store, meter: CostMeter, now: () => number =
                   } as Item)
                 : 0;
             inboxes.push({ bytes: size, indexBytes: index });
+          } else if (op.table === "chain" && String(op.item.pk).startsWith(WINDOW_PK)) {
+            // a receipt entry of the time-windowed log: kept for good (the receipt's record), read by the anchorer, never written again
+            permanentGb += gb;
+            windowed.push(size);
           } else if (ttl !== undefined) gbMonths += gb * (Math.max(0, ttl - now()) / (30 * 86_400_000));
           else permanentGb += gb;
         } else if (op.op === "delete") units += writeUnits(old);
@@ -483,6 +497,7 @@ export function meteredStore(inner: Store, meter: CostMeter, now: () => number =
         await inner.transact(ops);
         meter.stored(gbMonths, permanentGb);
         for (const e of inboxes) meter.inboxEntry(e.bytes, e.indexBytes);
+        for (const b of windowed) meter.windowEntry(b);
       } finally {
         done();
         meter.write(transactional ? 2 * units : units);
@@ -1076,14 +1091,15 @@ export function priceJob(
     byRoute.push([route, reads === 1 ? d : (Object.fromEntries(Object.entries(d).map(([k, v]) => [k, v * reads])) as unknown as Dollars)]);
   }
   // The anchorer's deferred per-job work: the inbox deletes, the receipt index puts (plain
-  // writes, outside transactions), the inbox reads (queries: 4 KB a unit), the index items kept.
-  if (m.anchorer && m.anchorer.entries > 0) {
+  // writes, outside transactions), the inbox reads (queries: 4 KB a unit), the index items kept;
+  // for the time-windowed log's receipt entries, its reads only (windowedReadUnits).
+  if (m.anchorer && (m.anchorer.entries > 0 || m.anchorer.windowEntries > 0)) {
     const a = m.anchorer;
     byRoute.push([
       "anchorer (per job, later)",
       {
         ...NONE,
-        dynamo: ((a.deleteWru + a.indexWru) / m.jobs) * wruUsd + (a.readBytes / 4096 / m.jobs) * rruUsd,
+        dynamo: ((a.deleteWru + a.indexWru) / m.jobs) * wruUsd + ((a.readBytes / 4096 + windowedReadUnits(a)) / m.jobs) * rruUsd,
         storage: ((a.indexGb * permanentMonths) / m.jobs) * (PRICES.dynamoStorageGbMonth.usd + PRICES.dynamoPitrGbMonth.usd),
       },
     ]);
@@ -1377,6 +1393,8 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       ok: null,
     },
     ...heldTdxRows(),
+    ...windowedInboxRows(m),
+    ...windowedInboxRows(mt, `tabs of ${TAB_SLOTS}`),
     ...idleAgentRows(m),
   ];
 
@@ -1671,6 +1689,73 @@ function heldTdxRows(held = DEFAULT_CORE_CONFIG.defaultCandidates): BenchResult[
       target: null,
       ok: null,
     },
+  ];
+}
+
+/** Bytes of a receipt chunk item per receipt: its leaf hash in base64 and its job id (core/receipts/log.ts ReceiptChunk). */
+export const CHUNK_BYTES_PER_RECEIPT = 44 + 31;
+/**
+ * How often the anchorer reads each receipt entry of the time-windowed log (core/receipts/log.ts
+ * prepareNext): the cuts, strongly consistent, read each minute from the range's start to their
+ * clock, so an entry less than WINDOW_LAG_MS + a minute old at a cut is read again by the next
+ * (at the 300 s interval about 1.4 reads; 1.5 errs high); each straggler pass (WINDOW_PASSES_MS:
+ * three) reads it once more, eventually consistent (half a unit). The chunk items (the job ids
+ * taken) are read by gets, strongly consistent: the previous batch's by each cut (what it took
+ * past its range's end), the batches covering a pass's slice by each of the three passes.
+ */
+export const WINDOW_READS = { cut: 1.5, passes: WINDOW_PASSES_MS.length, chunkReads: 1 + WINDOW_PASSES_MS.length } as const;
+
+/** Read units the anchorer spends on the time-windowed log's entries the jobs wrote (queries bill 4 KB a unit). */
+export function windowedReadUnits(a: NonNullable<MeasuredJob["anchorer"]>): number {
+  const bytes = a.windowBytes;
+  const entries = a.windowEntries;
+  return (
+    (bytes / 4096) * (WINDOW_READS.cut + 0.5 * WINDOW_READS.passes) + (WINDOW_READS.chunkReads * entries * CHUNK_BYTES_PER_RECEIPT) / 4096
+  );
+}
+
+/**
+ * The anchorer's queries of the time-windowed log that cost the same whatever the traffic (a
+ * query bills at least one unit, half of one eventually consistent): each cut queries the 16
+ * partitions of every minute from its range's start (its clock less LAG at the cut before) to
+ * its clock, each pass every minute once. Per month, at one cut per interval.
+ */
+export function windowQueryFloor(intervalSeconds = 300, lagSeconds = 120) {
+  const minutesPerCut = Math.ceil((intervalSeconds + lagSeconds) / 60) + 1;
+  const cutQueriesPerMinute = (16 * minutesPerCut * 60) / intervalSeconds;
+  const passQueriesPerMinute = 16 * WINDOW_READS.passes;
+  const rruPerMonth = (cutQueriesPerMinute + 0.5 * passQueriesPerMinute) * 60 * 24 * 30;
+  return {
+    queriesPerMinute: cutQueriesPerMinute + passQueriesPerMinute,
+    rruPerMonth,
+    usdPerMonth: rruPerMonth * PRICES.dynamoReadUnit.usd,
+  };
+}
+
+/** The anchorer's reads of the time-windowed log (per job, priced in the anchorer's route) and their floor per month. */
+function windowedInboxRows(m: MeasuredJob, under?: string): BenchResult[] {
+  const a = m.anchorer;
+  if (!a || !a.windowEntries) return [];
+  const floor = windowQueryFloor();
+  return [
+    {
+      name: `  the anchorer's reads per job${under ? ` under ${under}` : ""} of the time-windowed receipt log (each entry ${WINDOW_READS.cut} times by the cuts, once by each of ${WINDOW_READS.passes} straggler passes, chunk items ${WINDOW_READS.chunkReads} times; priced in its route above; it writes nothing per job)`,
+      value: r2(windowedReadUnits(a) / m.jobs),
+      unit: "RRU",
+      target: null,
+      ok: null,
+    },
+    ...(under
+      ? []
+      : [
+          {
+            name: `  the anchorer's queries of the time-windowed log whatever the traffic (${r2(floor.queriesPerMinute)} a minute: 16 partitions a minute, by the cuts at 300 s and by each pass; on-demand)`,
+            value: r2(floor.usdPerMonth),
+            unit: "$ / month",
+            target: null,
+            ok: null,
+          },
+        ]),
   ];
 }
 

@@ -47,7 +47,7 @@ import { openTab, tabKey, type TabItem } from "./jobs/tabs";
 import { FUNDS, ledgerDiscrepancies, makeJobWorld, seal, type JobWorld } from "./jobs/testing";
 import { sameAnchor } from "./receipts/anchor";
 import { checkAnchors, runAnchoring, type AnchorPoster } from "./receipts/anchoring";
-import { appendReceiptOp, receiptIndexKey, StoreAnchorLog, withMovementLog } from "./receipts/log";
+import { appendReceiptOp, StoreAnchorLog, withMovementLog } from "./receipts/log";
 import { fakeAnchorContract, signedReceipt } from "./receipts/testing";
 import { recoverAssignedJobs } from "./recovery";
 
@@ -639,7 +639,7 @@ describe("anchors: a kill between the cut's writes, the sent mark and the post",
       await t.run().catch((e: unknown) => expect(e, at).toBeInstanceOf(KilledError));
       kill.restart();
       t.poster.post = (anchors) => t.chain.post(anchors);
-      for (let i = 0; i < 4 && (t.chain.accepted.length === 0 || (await t.log.oldestPending()) !== undefined); i++) {
+      for (let i = 0; i < 4 && (t.chain.accepted.length === 0 || (await t.log.oldestPending(t.now())) !== undefined); i++) {
         t.later(130_000);
         await t.run();
       }
@@ -652,9 +652,9 @@ describe("anchors: a kill between the cut's writes, the sent mark and the post",
       const record = (await t.log.record(1))!;
       expect(sameAnchor(record, await t.chain.latest()), at).toBe(true);
       expect(record.count, at).toBe(3);
-      for (const jobId of t.jobIds) expect(await t.inner.get("chain", receiptIndexKey(jobId)), at).toMatchObject({ anchorSeqno: 1 });
+      for (const jobId of t.jobIds) expect(await t.log.indexOf(jobId, NOW), at).toMatchObject({ anchorSeqno: 1 });
       expect(await t.log.movementIds(1), at).toEqual([`chain:${"d".repeat(64)}`]);
-      expect(await t.log.oldestPending(), at).toBeUndefined();
+      expect(await t.log.oldestPending(t.now()), at).toBeUndefined();
       const alerts = collectingAlerts();
       const check = await checkAnchors({ log: t.log, reader: t.chain, alerts, now: t.now, overdueSeconds: 3_600 });
       expect(check, at).toMatchObject({ mismatch: false, overdue: false });

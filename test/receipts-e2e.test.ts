@@ -13,6 +13,10 @@ import { main } from "../client/cli";
 import { CocoonClient } from "../client/sdk";
 import { generateSigningKey } from "../core/crypto/keys";
 import { newJobId } from "../core/ids";
+import type { Receipt } from "../events/envelope";
+import { jobKey, type JobItem } from "../core/jobs/items";
+import type { Item } from "../core/ports";
+import { windowEntryKey } from "../core/receipts/log";
 import { DEV_IMAGE_DIGEST } from "../core/policy-registry";
 import { startLocalAgents } from "../local/agents";
 import { startNetwork, type LocalNetwork } from "../local/network";
@@ -93,11 +97,13 @@ describe("receipts anchored on TON (local default)", () => {
     // Prepare: an anchored job
     const r = await ask(client);
     expect((await cocoon("receipts", "verify", r.jobId, ...conn, "--wait", "60")).code).toBe(0);
-    const index = (await net.anchorLog.indexOf(r.jobId))!;
+    // the receipt as the database holds it: its entry in the time-windowed log, found from the job item's updatedAt
+    const key = windowEntryKey((await net.store.get<JobItem>("jobs", jobKey(r.jobId)))!.updatedAt, r.jobId);
+    const entry = (await net.store.get<{ receipt: Receipt } & Item>("chain", key))!;
 
     // Act: the operator edits the logged receipt (the billed usage) in its database
-    const altered = { ...index.receipt, body: { ...index.receipt.body, usage: { promptTokens: 1, completionTokens: 999 } } };
-    await net.store.transact([{ op: "put", table: "chain", item: { ...index, receipt: altered } }]);
+    const altered = { ...entry.receipt, body: { ...entry.receipt.body, usage: { promptTokens: 1, completionTokens: 999 } } };
+    await net.store.transact([{ op: "put", table: "chain", item: { ...entry, receipt: altered } }]);
     const v = await cocoon("receipts", "verify", r.jobId, ...conn);
 
     // Assess

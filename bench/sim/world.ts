@@ -39,7 +39,7 @@ import type { CoreDeps } from "../../core/deps";
 import { getJob, handleMatchingMessage, postResult, prepareJob, renewQuote, submitJob } from "../../core/jobs";
 import { applyMovement, faucetMovement, workerAccount } from "../../core/ledger";
 import type { QueueMessage, QueueName, Queues } from "../../core/ports";
-import { inboxPk, MOVEMENT_INBOX_PK, RECEIPT_INBOX_PK, withMovementLog } from "../../core/receipts/log";
+import { inboxPk, MOVEMENT_INBOX_PK, RECEIPT_INBOX_PK, windowEntryKey, withMovementLog } from "../../core/receipts/log";
 import { heartbeat, issueRegistrationNonce, registerWorker, type EarningsReads } from "../../core/workers";
 import { Prng } from "../../test/sim/prng";
 import { EventHeap } from "./stats";
@@ -1030,12 +1030,12 @@ export class Simulation {
       if (Number(item.attempt) > 0) this.cur.jobsReassigned++;
     }
     this.tracks.delete(jobId);
-    this.forgetJob(jobId, job.requester.id);
+    this.forgetJob(jobId, job.requester.id, typeof item.updatedAt === "number" ? item.updatedAt : undefined);
     release(job);
   }
 
   /** Drops a finished job's items from memory (uncounted: on DynamoDB they stay until their TTL, for free). */
-  private forgetJob(jobId: string, requester: string) {
+  private forgetJob(jobId: string, requester: string, settledAt?: number) {
     this.store.forget("jobs", jobId);
     this.store.forget("idempotency", `${requester}#submit-${jobId}`);
     for (const m of [`hold:${jobId}`, `settle:${jobId}`, `refund:${jobId}`]) {
@@ -1044,6 +1044,8 @@ export class Simulation {
     }
     // The anchorer (not simulated) would take these out of the inbox in batches.
     this.store.forgetItem("chain", { pk: inboxPk(RECEIPT_INBOX_PK, jobId), sk: jobId });
+    // the receipt's time-windowed entry (kept for good on DynamoDB; written at the settlement's time, the job item's updatedAt)
+    if (settledAt !== undefined) this.store.forgetItem("chain", windowEntryKey(settledAt, jobId));
   }
 
   private async onLease(msg: MatchingMessage) {

@@ -12,7 +12,7 @@ import type { MatchingMessage } from "../../events/queue";
 import { killAtWrite } from "../../test/fixtures/kill-store";
 import { tabSlotJobId } from "../ids";
 import type { Store } from "../ports";
-import { RECEIPT_INBOX_PK } from "../receipts/log";
+import { WINDOW_PK } from "../receipts/log";
 import { recoverAssignedJobs } from "../recovery";
 import { handleMatchingMessage } from "./dispatch";
 import { jobKey, type JobItem } from "./items";
@@ -100,7 +100,7 @@ for (const layout of ["DynamoDB layout", "LMDB layout"] as const) {
     });
     expect(await w.balance(r.id), `crash point ${at}`).toEqual({ available: FUNDS - total, held: 0n });
     expect(await w.earned(worker.id), `crash point ${at}`).toBe(total - fees);
-    const logged = w.store.scan("chain").filter((i) => String(i.pk).startsWith(RECEIPT_INBOX_PK));
+    const logged = w.store.scan("chain").filter((i) => String(i.pk).startsWith(WINDOW_PK));
     expect(logged.map((i) => String(i.sk)).sort(), `crash point ${at}`).toEqual(answers.map((a) => a.jobId).sort());
     expect(ledgerDiscrepancies(w.store), `crash point ${at}`).toEqual([]);
   }

@@ -12,7 +12,7 @@ import type { RequestEnvelope } from "../../events/envelope";
 import { MAX_CHUNK_PLAINTEXT, ReplyStreamSealer } from "../crypto/reply-stream";
 import { tabSlotJobId } from "../ids";
 import type { Item, Key, WriteOp } from "../ports";
-import { RECEIPT_INBOX_PK } from "../receipts/log";
+import { WINDOW_PK } from "../receipts/log";
 import { getJob } from "./read";
 import { jobKey, replyKey, replyPartKey, resultDigest, RETAIN_SECONDS } from "./items";
 import { postResult } from "./results";
@@ -192,7 +192,7 @@ describe("a tab's close after a tab job's result was posted twice (DynamoDB layo
     const closed = await handleTabClose(w.deps, { type: "tab", tabId: view.tab.tabId });
     // Assess
     expect(closed).toBe("closed");
-    const logged = w.store.scan("chain").filter((i) => String(i.pk).startsWith(RECEIPT_INBOX_PK));
+    const logged = w.store.scan("chain").filter((i) => String(i.pk).startsWith(WINDOW_PK));
     expect(logged.map((i) => i.sk)).toEqual([h.jobId]);
     expect(w.logs.filter((l) => l.level === "error")).toEqual([]);
   });

@@ -15,7 +15,7 @@ import type { ResultRequest, Tab } from "../../events/api";
 import type { RequestEnvelope } from "../../events/envelope";
 import { tabSlotJobId } from "../ids";
 import { operatorFee, operatorFeesEarned } from "../ledger";
-import { RECEIPT_INBOX_PK } from "../receipts/log";
+import { WINDOW_PK } from "../receipts/log";
 import { heartbeat } from "../workers";
 import { cancelJob } from "./cancel";
 import { handleMatchingMessage } from "./dispatch";
@@ -187,7 +187,7 @@ describe("tabs and batched results under random interleavings (property)", () =>
         }
         const logged = s.w.store
           .scan("chain")
-          .filter((i) => String(i.pk).startsWith(RECEIPT_INBOX_PK))
+          .filter((i) => String(i.pk).startsWith(WINDOW_PK))
           .map((i) => String(i.sk));
         expect(logged.sort()).toEqual(done.map((j) => j.jobId).sort());
         expect(ledgerDiscrepancies(s.w.store)).toEqual([]);

@@ -12,7 +12,7 @@ import { CocoonError, ForbiddenError, GoneError, NotFoundError, ValidationError 
 import { tabSlotJobId } from "../ids";
 import { workerAccount } from "../ledger";
 import { ConditionFailedError, type WriteOp } from "../ports";
-import { RECEIPT_INBOX_PK } from "../receipts/log";
+import { WINDOW_PK } from "../receipts/log";
 import { handleMatchingMessage } from "./dispatch";
 import { jobKey, replyKey, RETAIN_SECONDS } from "./items";
 import { postResult } from "./results";
@@ -67,7 +67,7 @@ async function completeSlot(
 }
 
 const workerBalanceItem = (w: JobWorld, id: string) => w.store.get("accounts", { pk: workerAccount(id), sk: "balance" });
-const receiptsLogged = (w: JobWorld) => w.store.scan("chain").filter((i) => String(i.pk).startsWith(RECEIPT_INBOX_PK));
+const receiptsLogged = (w: JobWorld) => w.store.scan("chain").filter((i) => String(i.pk).startsWith(WINDOW_PK));
 const tabBodyOf = ({ mac: _mac, ...body }: Tab) => body;
 
 /** What `fn` threw (sync or async), or undefined. */

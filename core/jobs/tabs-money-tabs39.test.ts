@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { OPERATOR_FEE_SHARDS, operatorFee, operatorFeesEarned, operatorFeeShard } from "../ledger";
-import { withMovementLog, RECEIPT_INBOX_PK } from "../receipts/log";
+import { withMovementLog, WINDOW_PK } from "../receipts/log";
 import { MAX_TRANSACT_OPS } from "../store-rules";
 import type { WriteOp } from "../ports";
 import { cancelJob } from "./cancel";
@@ -21,7 +21,7 @@ import { closeCheck, isTabCloseCommit, jobItem as job, pastClose, submitSlot, ta
 const SLOT_COST = 1_000_000n;
 const openBody = (slots: number) => ({ slots, slotCost: SLOT_COST.toString(), ttlSeconds: 300 });
 
-const receiptEntries = (w: JobWorld) => w.store.scan("chain").filter((i) => String(i.pk).startsWith(RECEIPT_INBOX_PK));
+const receiptEntries = (w: JobWorld) => w.store.scan("chain").filter((i) => String(i.pk).startsWith(WINDOW_PK));
 
 describe("a batch of one worker's results, a tab job among jobs holding for themselves", () => {
   it("the own-hold jobs settle together, the tab job only completes; the close pays it once, fee split, books exact", async () => {

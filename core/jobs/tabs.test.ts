@@ -9,7 +9,7 @@ import type { Tab } from "../../events/api";
 import { tabSlotJobId } from "../ids";
 import { operatorFeesEarned, workerAccount } from "../ledger";
 import { jobCost } from "../pricing";
-import { RECEIPT_INBOX_PK } from "../receipts/log";
+import { WINDOW_PK } from "../receipts/log";
 import type { WriteOp } from "../ports";
 import { handleMatchingMessage } from "./dispatch";
 import { jobKey, type JobItem } from "./items";
@@ -114,7 +114,7 @@ describe("a job under a tab", () => {
     expect(done.settledInJob).toBeUndefined();
     expect(answer.cost).toBe(done.cost);
     // no receipt entry yet: the tab's close logs it
-    expect(w.store.scan("chain").filter((i) => String(i.pk).startsWith(RECEIPT_INBOX_PK))).toEqual([]);
+    expect(w.store.scan("chain").filter((i) => String(i.pk).startsWith(WINDOW_PK))).toEqual([]);
   });
 
   it("a replayed submit changes nothing; the same slot with another body is 422", async () => {
@@ -275,7 +275,7 @@ describe("closing a tab", () => {
     expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n - total, held: 0n });
     expect(await tabItem(w, tab.tabId)).toMatchObject({ status: "closed", cost: total.toString(), completed: 3 });
     expect(await getTab(w.deps, r.id, tab.tabId)).toMatchObject({ status: "closed", cost: total.toString(), completed: 3 });
-    const inbox = w.store.scan("chain").filter((i) => String(i.pk).startsWith(RECEIPT_INBOX_PK));
+    const inbox = w.store.scan("chain").filter((i) => String(i.pk).startsWith(WINDOW_PK));
     expect(inbox.map((i) => i.sk).sort()).toEqual([0, 1, 2].map((s) => tabSlotJobId(tab.tabId, s)).sort());
     // (matching may give all three to one worker: the other then has no balance item at all)
     const counted = async (id: string) => Number((await w.store.get("accounts", { pk: workerAccount(id), sk: "balance" }))?.jobs ?? 0);

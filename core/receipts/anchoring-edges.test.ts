@@ -15,7 +15,7 @@ import type { Anchor } from "./anchor";
 import { checkAnchors, resendDelayMs, runAnchoring, type AnchoringOptions } from "./anchoring";
 import { anchorOf, appendReceiptOp, StoreAnchorLog, withMovementLog, type AnchorRecord } from "./log";
 import type { AnchorReader } from "./proof";
-import { fakeAnchorContract, signedReceipt } from "./testing";
+import { fakeAnchorContract, pending, signedReceipt } from "./testing";
 
 // ---------------------------------------------------------------- factories
 const T0 = Date.parse("2026-03-02T00:00:00Z");
@@ -38,8 +38,9 @@ function world() {
   const inner = createMemoryStore();
   const writes: WriteOp[][] = [];
   let before: ((ops: WriteOp[]) => Promise<void> | undefined) | undefined;
-  const spied: Store = {
+  const spied: Store & Pick<typeof inner, "scan"> = {
     get: (t, k) => inner.get(t, k),
+    scan: (t) => inner.scan(t),
     query: (t, pk, q) => inner.query(t, pk, q),
     async transact(ops) {
       await before?.(ops);
@@ -113,17 +114,22 @@ const headWrites = (ops: WriteOp[]) => ops.some((op) => op.op === "put" && op.it
 
 // ---------------------------------------------------------------- runAnchoring
 describe("runAnchoring: cutting and sending", () => {
-  it("nothing waiting: reports nothing_to_anchor, and cuts, sends and writes nothing", async () => {
+  it("nothing waiting: reports nothing_to_anchor, and cuts and sends nothing; its only writes are the head's (where the next range starts)", async () => {
     // Prepare
     const w = world();
 
     // Act
     const report = await w.run();
+    w.at(T0 + 60_000);
+    const again = await w.run();
 
-    // Assess
+    // Assess: no record, chunk or index item; the head moves its range start only (an empty cut of
+    // the time-windowed log: the next cut reads from there, not from the first run's start)
     expect(report).toEqual({ chainSeqno: 0, coordinatorSeqno: 0, sent: [], idle: "nothing_to_anchor" });
+    expect(again).toEqual(report);
     expect(w.posts).toEqual([]);
-    expect(w.writes).toEqual([]);
+    expect(w.writes.flat().every((op) => op.op === "put" && op.item.pk === "anchor:head" && op.item.seqno === 0)).toBe(true);
+    expect(w.inner.scan("chain").map((i) => i.pk)).toEqual(["anchor:head"]);
     expect(await w.log.latestSeqno()).toBe(0);
   });
 
@@ -162,7 +168,7 @@ describe("runAnchoring: cutting and sending", () => {
     // Assess
     expect(report).toMatchObject({ prepared: 1, sent: [1] });
     expect(w.chain.accepted).toMatchObject([{ seqno: 1, firstSeq: 1, count: 2 }]);
-    expect(await w.log.isPending(jobs[2]!)).toBe(true);
+    expect(await pending(w.log, jobs[2]!)).toBe(true);
   });
 
   it("the next batch is due exactly intervalSeconds after the chain's last anchor, not a millisecond before", async () => {
@@ -319,7 +325,7 @@ describe("runAnchoring: batches the chain does not hold yet", () => {
     expect(w.chain.accepted.map((a) => a.seqno)).toEqual([1, 2]);
     expect((await w.record(2))?.sentAt).toBe(T0 + 310_000);
     expect(await w.log.latestSeqno()).toBe(2);
-    expect(await w.log.isPending(newer)).toBe(true);
+    expect(await pending(w.log, newer)).toBe(true);
   });
 
   it("a sent anchor the chain does not show is in flight until resendAfterSeconds have passed, and sent again exactly then", async () => {

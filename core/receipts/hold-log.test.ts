@@ -16,6 +16,7 @@ import { holdMovement, movementOps, type Movement } from "../ledger";
 import type { WriteOp } from "../ports";
 import { checkLedgerAgainstAnchors, type Anchor } from "./anchor";
 import { inboxPks, MOVEMENT_INBOX_PK, RECEIPT_INBOX_PK, StoreAnchorLog, withMovementLog } from "./log";
+import { windowEntries } from "./testing";
 
 /** A job world whose store logs movements as the coordinator's does, and its anchor log. */
 function loggedWorld(o: { rewrite?: (ops: WriteOp[]) => WriteOp[] } = {}) {
@@ -45,7 +46,7 @@ function loggedWorld(o: { rewrite?: (ops: WriteOp[]) => WriteOp[] } = {}) {
         return { seq: i + 1, movement: { id: pk, ...m } as unknown as Movement };
       }),
     );
-  return { w, log, inbox, ledgerEntries };
+  return { w, raw, log, inbox, ledgerEntries };
 }
 
 const lease = (jobId: string, attempt: number): MatchingMessage => ({ type: "lease", jobId, attempt });
@@ -53,14 +54,14 @@ const lease = (jobId: string, attempt: number): MatchingMessage => ({ type: "lea
 describe("issue 12: a job's hold is logged with the job's end", () => {
   it("a submit writes no movement inbox entry; its settlement's receipt entry carries the hold, anchored once just before the settlement", async () => {
     // Prepare
-    const { w, log, inbox, ledgerEntries } = loggedWorld();
+    const { w, raw, log, inbox, ledgerEntries } = loggedWorld();
     const { header, envelope, workers } = await w.submitted();
     const submitTx = w.transacts.at(-1)!;
     const afterSubmit = await inbox(MOVEMENT_INBOX_PK);
 
     // Act
     await postResult(w.deps, workers[0]!.id, w.completed(workers[0]!, envelope));
-    const receiptEntries = await inbox(RECEIPT_INBOX_PK);
+    const receiptEntries = windowEntries(raw);
     const batch = (await log.prepareNext(w.clock.now()))!;
     const ids = await log.movementIds(1);
 
@@ -74,10 +75,15 @@ describe("issue 12: a job's hold is logged with the job's end", () => {
     expect(receiptEntries).toHaveLength(1);
     expect(receiptEntries[0]).toMatchObject({ mid: `settle:${header.jobId}`, ha: expect.any(Number) });
     expect(receiptEntries[0]).not.toHaveProperty("hold"); // the short settlement names its requester and amount
+    // the entry's time is the job item's updatedAt, written in the same transaction: a proof finds the entry from it
+    expect(receiptEntries[0]!.at).toBe((await w.store.get<JobItem>("jobs", jobKey(header.jobId)))?.updatedAt);
     expect(ids).toEqual([`hold:${header.jobId}`, `settle:${header.jobId}`]);
     expect(batch).toMatchObject({ count: 1, ledgerSeqno: 2 });
     expect(checkLedgerAgainstAnchors([batch] as Anchor[], await ledgerEntries(ids))).toEqual({ ok: true, checked: 1 });
     expect([...(await inbox(MOVEMENT_INBOX_PK)), ...(await inbox(RECEIPT_INBOX_PK))]).toEqual([]);
+    // the receipt's entry stays for good in the time-windowed log (its record, in place of an index item)
+    expect(windowEntries(raw).map((e) => e.sk)).toEqual([header.jobId]);
+    expect(await raw.get("chain", { pk: `rlog:${header.jobId}`, sk: "r" })).toBeUndefined();
   });
 
   it("a refunded job's hold is logged by the refund, beside the refund's own entry", async () => {

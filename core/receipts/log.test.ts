@@ -18,7 +18,7 @@ import {
   withMovementLog,
 } from "./log";
 import { verifyProofAgainstChain } from "./proof";
-import { fakeAnchorContract, signedReceipt } from "./testing";
+import { fakeAnchorContract, indexed, signedReceipt, windowEntries } from "./testing";
 
 // ---------------------------------------------------------------- factories
 const T0 = Date.parse("2026-01-05T00:00:00Z");
@@ -27,9 +27,10 @@ const worker = makeWorker();
 function world(o: { failOn?: (ops: WriteOp[]) => boolean } = {}) {
   const inner = createMemoryStore();
   let armed = o.failOn;
-  const faulty: Store = {
+  const faulty: Store & Pick<typeof inner, "scan"> = {
     get: (t, k) => inner.get(t, k),
     query: (t, pk, q) => inner.query(t, pk, q),
+    scan: (t) => inner.scan(t),
     async transact(ops) {
       if (armed?.(ops)) {
         armed = undefined;
@@ -118,7 +119,7 @@ describe("cutting batches", () => {
     expect(b1).toMatchObject({ seqno: 1, firstSeq: 1, count: 4, ledgerSeqno: 5, status: "indexed", receiptChunks: 2, movementChunks: 2 });
     expect(b2).toMatchObject({ seqno: 2, firstSeq: 5, count: 2, ledgerSeqno: 7 });
     expect(b3).toBeNull(); // inboxes empty
-    const seqs = await Promise.all([...first, ...second].map(async (s) => (await w.log.indexOf(s.jobId))?.seq));
+    const seqs = await Promise.all([...first, ...second].map(async (s) => (await indexed(w.log, s.jobId))?.seq));
     expect(seqs).toEqual([1, 2, 3, 4, 5, 6]);
     for (const pk of [...inboxPks(RECEIPT_INBOX_PK), ...inboxPks(MOVEMENT_INBOX_PK)]) expect(await w.inner.query("chain", pk)).toEqual([]);
   });
@@ -138,8 +139,8 @@ describe("cutting batches", () => {
     // Assess
     expect((await w.log.record(1))?.status).toBe("indexed");
     expect(next).toMatchObject({ seqno: 2, firstSeq: 3, count: 1 });
-    expect((await w.log.indexOf(b.jobId))?.seq).toBe(3);
-    for (const [i, s] of a.entries()) expect(await w.log.indexOf(s.jobId)).toMatchObject({ seq: i + 1, anchorSeqno: 1 });
+    expect((await indexed(w.log, b.jobId))?.seq).toBe(3);
+    for (const [i, s] of a.entries()) expect(await indexed(w.log, s.jobId)).toMatchObject({ seq: i + 1, anchorSeqno: 1 });
   });
 
   it("a crash before the batch is fixed: the retry cuts the same seqno again, with everything the inbox holds by then", async () => {
@@ -219,7 +220,7 @@ describe("issue 12: a settlement's movement rides in its receipt's inbox entry (
 
     // Act
     const mInbox = (await Promise.all(inboxPks(MOVEMENT_INBOX_PK).map((pk) => w.inner.query("chain", pk)))).flat();
-    const rInbox = (await Promise.all(inboxPks(RECEIPT_INBOX_PK).map((pk) => w.inner.query("chain", pk)))).flat();
+    const rInbox = windowEntries(w.inner); // the receipts' time-windowed entries
     const b = (await w.log.prepareNext(w.clock.now()))!;
     const ids = await w.log.movementIds(1);
 
@@ -249,7 +250,7 @@ describe("issue 12: a settlement's movement rides in its receipt's inbox entry (
     // Assess: faucet, hold, settle, hold (4); settle, hold, settle (3): job 2's receipt goes with its settlement
     expect(ids).toEqual([`faucet:f-${T0}`, ...jobs.flatMap((j) => [`hold:${j}`, `settle:${j}`])]);
     expect([b1.count, b2.count, b3 === null ? 0 : b3.count]).toEqual([1, 2, 0]);
-    expect(await w.log.indexOf(jobs[1]!)).toMatchObject({ anchorSeqno: 2 });
+    expect(await indexed(w.log, jobs[1]!)).toMatchObject({ anchorSeqno: 2 });
     const entries = await ledgerEntries(w, ids);
     expect(checkLedgerAgainstAnchors([b1, b2] as Anchor[], entries)).toEqual({ ok: true, checked: 2 });
   });
@@ -267,7 +268,7 @@ describe("issue 12: a settlement's movement rides in its receipt's inbox entry (
       ...movementsOps(jobs.map((j, i) => settleMovement(j, "a", worker.workerId, 10n, BigInt(3 + i), now))),
       ...jobs.map((j) => appendReceiptOp(j, signedReceipt(worker, j), now)),
     ]);
-    const rInbox = (await Promise.all(inboxPks(RECEIPT_INBOX_PK).map((pk) => w.inner.query("chain", pk)))).flat();
+    const rInbox = windowEntries(w.inner); // the receipts' time-windowed entries
     const mInbox = (await Promise.all(inboxPks(MOVEMENT_INBOX_PK).map((pk) => w.inner.query("chain", pk)))).flat();
     const b = (await w.log.prepareNext(now + 1))!;
 
@@ -308,7 +309,7 @@ describe("anchoring and inclusion proofs", () => {
     const run = () => runAnchoring({ log: w.log, reader: chain, poster: chain, now: w.clock.now, intervalSeconds: 5 });
     return { w, chain, settled, run };
   }
-  const proofOf = async (w: ReturnType<typeof world>, jobId: string) => ({ jobId, ...(await w.log.proof((await w.log.indexOf(jobId))!)) });
+  const proofOf = async (w: ReturnType<typeof world>, jobId: string) => ({ jobId, ...(await w.log.proof((await indexed(w.log, jobId))!)) });
 
   it("every receipt of a batch proves against the contract's getter", async () => {
     // Prepare
@@ -358,7 +359,7 @@ describe("anchoring and inclusion proofs", () => {
         item: { ...chunk, leaves: Buffer.concat([leaves.subarray(32)]).toString("base64"), jobIds: (chunk.jobIds as string[]).slice(1) },
       },
     ]);
-    const afterDrop = await w.log.proof((await w.log.indexOf(settled[4]!.jobId))!).then(
+    const afterDrop = await w.log.proof((await indexed(w.log, settled[4]!.jobId))!).then(
       (q) => verifyProofAgainstChain({ jobId: settled[4]!.jobId, ...q }, latest),
       (e: Error) => ({ ok: false, code: e.message }),
     );

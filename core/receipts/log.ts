@@ -14,24 +14,34 @@
  * `notExists` put of `ledger/<id>/tx`), so no caller of the ledger has to remember it.
  *
  * Layout, all in the logical table "chain":
- *   rlog:pending#<s> / <jobId>        inbox: a settled receipt without a sequence number yet, and
- *                                     the job's settlement movement with it (issue 12: one item, not two)
+ *   rlog:w<minute>#<s> / <jobId>      the time-windowed receipt log (issue 12): a settled receipt, and
+ *                                     the job's settlement and hold with it, under the minute of the
+ *                                     settlement's time `at` (the job item's updatedAt, or its tab's
+ *                                     closedAt, written in the same transaction); never deleted: it is
+ *                                     the receipt's record, so the anchorer writes nothing per job
+ *   rlog:pending#<s> / <jobId>        legacy receipt inbox (before the time-windowed log): drained the old way
  *   mlog:pending#<s> / <movementId>   inbox: any other movement without a sequence number yet
  *     (s = a hash of the sk mod INBOX_SHARDS: every settlement and every movement of the network
  *     appends here, so one partition key would take ~1,000 jobs/s × 2 WCU of receipts and twice
  *     that of movements, past DynamoDB's ~1,000 WCU/s per key; bench/sim measured it, issue 16)
- *   anchor:head  / h              { seqno }: the latest batch cut (the one writer's guard)
- *   anchor:list  / <seqno, 10 d>  AnchorRecord: one batch, its anchor fields and state
- *   anchor:<seqno> / r#<chunk>    the batch's receipts in order: job ids + leaf hashes
- *   anchor:<seqno> / m#<chunk>    the batch's movements in order: movement ids
- *   rlog:<jobId> / r              { seq, anchorSeqno, receipt }: where a receipt went (proofs)
+ *   anchor:head  / h              { seqno, windowFrom, passes }: the latest batch cut (the one
+ *                                 writer's guard), where the next range starts, the straggler passes' progress
+ *   anchor:list  / <seqno, 10 d>  AnchorRecord: one batch, its anchor fields and state, its range
+ *                                 [wFrom, upTo) and running maximum maxSoFar
+ *   anchor:<seqno>:<cut> / r#<chunk>   the batch's receipts in order: job ids + leaf hashes (legacy
+ *                                 and late ones named apart)
+ *   anchor:<seqno>:<cut> / m#<chunk>   the batch's movements in order: movement ids
+ *   rlog:<jobId> / r              { seq, anchorSeqno, receipt }: where a receipt went, for a legacy
+ *                                 inbox entry or a straggler taken late (a windowed one is found
+ *                                 from its entry: indexOf)
  *
  * Cutting a batch (crash-safe, idempotent): (1) chunk items, plain puts that a retry simply
  * overwrites; (2) one transaction: the record (status "prepared") and the head, conditioned on
- * the head not having moved, which fixes the batch; (3) the per-job index items, then the
- * inbox deletes (a retry after a crash redoes both from the chunks); (4) status "indexed".
- * No next batch is cut before the previous one is indexed, so the inbox never holds an entry
- * that was already given a number.
+ * the head not having moved, which fixes the batch and the next range's start; (3) index items
+ * for legacy entries and stragglers only, then the legacy and movement inbox deletes (a retry
+ * after a crash redoes both from the chunks); (4) status "indexed". No next batch is cut before
+ * the previous one is indexed. Which windowed entries a batch takes: core/receipts/window.ts
+ * (planCut) and prepareNext; the straggler passes: WINDOW_PASSES_MS.
  */
 import type { Receipt } from "../../events/envelope";
 import { holdMovement, ledgerItem, settleMovement, type Movement } from "../ledger";
@@ -48,6 +58,7 @@ import {
   DEFAULT_ANCHOR_LIMITS,
 } from "./anchor";
 import { auditPathFromLevels, HASH_BYTES, merkleLevels } from "./merkle";
+import { cmpPos, planCut, posOf, type Pos } from "./window";
 import type { ReceiptProofBundle } from "./proof";
 
 export const RECEIPT_INBOX_PK = "rlog:pending";
@@ -84,20 +95,61 @@ const chunkKey = (r: { seqno: number; cut?: string }, kind: "r" | "m", i: number
 });
 export const receiptIndexKey = (jobId: string) => ({ pk: `rlog:${jobId}`, sk: "r" });
 
+/** The time-windowed receipt log's partitions: rlog:w<minute of at>#<shard>. */
+export const WINDOW_PK = "rlog:w";
+const MINUTE = 60_000;
+const shardOf = (sk: string) => {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < sk.length; i++) h = Math.imul(h ^ sk.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % INBOX_SHARDS;
+};
+const windowPk = (minute: number, shard: number) => `${WINDOW_PK}${minute}#${shard}`;
+/** Where a receipt settled at `at` (ms) lives for good: its minute's partition, spread over INBOX_SHARDS by job id. */
+export const windowEntryKey = (at: number, jobId: string) => ({ pk: windowPk(Math.floor(at / MINUTE), shardOf(jobId)), sk: jobId });
+/**
+ * ms a batch's range stays behind the anchorer's clock: longer than a settling function runs
+ * after taking its `now` (the route's 29 s timeout, the matching consumer's 60 s) plus the
+ * clocks' skew, so every position before it has committed (core/receipts/window.ts).
+ */
+export const WINDOW_LAG_MS = 120_000;
+/** ms before its first cut where the time-windowed log's first range starts (a fresh table, or the deploy that brings it). */
+export const WINDOW_SWEEP_MS = 30 * 60_000;
+/**
+ * The straggler passes: ms each stays behind the range's start. A straggler is an entry that
+ * committed after a range covering its position was cut (its settling function stalled past
+ * WINDOW_LAG_MS, or a clock ran far behind). Each pass re-reads every position once (eventually
+ * consistent, in whole minutes as the range's start moves on) and takes what no batch took: the
+ * first soon (a stall of minutes is anchored within minutes), the second past Lambda's 15 minute
+ * longest run (on AWS no settlement commits later than that), the third, the deep sweep, a day
+ * behind (a coordinator paused or a clock wrong for up to a day). An entry committed later than a
+ * day after its time is in no batch: the receipt log's audit (a full read) is then the only check.
+ */
+export const WINDOW_PASSES_MS = [5 * 60_000, 30 * 60_000, 24 * 60 * 60_000] as const;
+/**
+ * Most minutes of positions one pass reads in one cut: twice the 300 s interval, so a pass behind
+ * (after an outage) catches up over several cuts without one run reading an hour of entries.
+ */
+const PASS_MAX_MINUTES = 10;
+/** Legacy (pre-window) records a walk back over the batches steps over before it stops: a deploy's mix of old and new cuts. */
+const LEGACY_STEPS = 10;
+const posKey = (p: Pos) => `${p[0]}|${p[1]}`;
+
 // ---------------------------------------------------------------- appending
 
 /**
- * The op a settlement adds to its transaction: the job's receipt into the inbox. Unconditional:
- * the settlement's own movement (`settle:<jobId>`, written notExists) already makes the
- * transaction commit at most once per job. One item of about 0.7 KB: 1 WRU, 2 inside a transaction.
+ * The op a settlement adds to its transaction: the job's receipt into the time-windowed log
+ * (windowEntryKey), where it stays for good. Unconditional: the settlement's own movement
+ * (`settle:<jobId>`, written notExists) or the job item's condition already makes the
+ * transaction commit at most once per job. `at` must be the time the same transaction writes
+ * on the job item (updatedAt) or its tab (closedAt): a proof finds the entry from it. One item
+ * of about 0.7 KB: 1 WRU, 2 inside a transaction.
  */
 export function appendReceiptOp(jobId: string, receipt: Receipt, at: number, hold?: Movement, settlement?: Movement): WriteOp {
   return {
     op: "put",
     table: "chain",
     item: {
-      pk: inboxPk(RECEIPT_INBOX_PK, jobId),
-      sk: jobId,
+      ...windowEntryKey(at, jobId),
       receipt: { body: receipt.body, signature: receipt.signature },
       at,
       ...(settlement ? settlementForm(settlement, receipt.body.workerId, hold) : hold ? { hold: compactHold(hold) } : {}),
@@ -155,7 +207,10 @@ function movementPut(op: WriteOp): Item | undefined {
 
 /** A receipt inbox put (appendReceiptOp's): the job id it logs, or undefined. */
 function receiptPutJob(op: WriteOp): string | undefined {
-  return op.op === "put" && op.table === "chain" && typeof op.item.pk === "string" && op.item.pk.startsWith(`${RECEIPT_INBOX_PK}#`)
+  return op.op === "put" &&
+    op.table === "chain" &&
+    typeof op.item.pk === "string" &&
+    (op.item.pk.startsWith(`${RECEIPT_INBOX_PK}#`) || op.item.pk.startsWith(WINDOW_PK))
     ? String(op.item.sk)
     : undefined;
 }
@@ -227,6 +282,29 @@ export interface AnchorRecord extends Item, Anchor {
   sends?: number;
   /** chain time (s) it was seen on chain (absent until then) */
   postedAt?: number;
+  /**
+   * The time-windowed log's range this batch covers, [wFrom, upTo) in (at, jobId) positions
+   * (absent on records cut before it, which took only inbox entries), and the running maximum
+   * of the positions taken by it and the windowed batches before it (absent while none took one).
+   */
+  wFrom?: Pos;
+  upTo?: Pos;
+  maxSoFar?: Pos;
+  /** receipts it took from behind its range's start (a straggler pass's) */
+  late?: number;
+  /** the straggler passes' progress after it (the head's), kept so a head rewritten by an older anchorer recovers it */
+  passes?: number[];
+}
+
+/** anchor:head / h: the latest batch's seqno and where the next range begins. */
+interface HeadItem extends Item {
+  seqno: number;
+  /** start of the next batch's range; absent on a head written before the time-windowed log */
+  windowFrom?: Pos;
+  /** posKey(windowFrom), what the head's condition compares */
+  wfKey?: string;
+  /** each straggler pass's progress (WINDOW_PASSES_MS): it has read every position before this time (ms) */
+  passes?: number[];
 }
 
 interface InboxReceipt extends Item {
@@ -332,6 +410,10 @@ interface InboxMovement extends Item {
 }
 interface ReceiptChunk extends Item {
   jobIds: string[];
+  /** among them, those taken from the legacy inbox (rlog:pending#<s>): indexed and deleted the old way */
+  legacy?: string[];
+  /** among them, a sweep's stragglers with their `at`: indexed (rlog:<jobId>/r), so a proof needs no search for them */
+  late?: Array<[string, number]>;
   /** the leaf hashes, 32 bytes each, concatenated, base64 */
   leaves: string;
 }
@@ -475,32 +557,236 @@ export class StoreAnchorLog {
     return r ? headOf(r) : GENESIS_HEAD;
   }
 
-  /** The oldest inbox entry's time (ms), or undefined when nothing waits: how late anchoring is. */
-  async oldestPending(): Promise<number | undefined> {
+  /**
+   * How late anchoring is: the oldest time (ms) of what waits to be cut, or undefined when
+   * nothing waits. The inboxes' oldest entries (the legacy receipt inbox and the movement inbox,
+   * whatever their age), and, given `before` (ms), the oldest entry of the time-windowed log
+   * older than it that waits: at or past the next range's start (the head's windowFrom; before
+   * the first cut of that log, the half hour behind `before`, where that cut will start) and
+   * taken by no batch (the last ones may have taken entries beyond their range's end, up to their
+   * running maximum). checkAnchors passes its clock less the overdue bound: while the range's
+   * start is younger than that (every run on time) it reads nothing from the window; else it
+   * reads the minutes from the range's start to the bound, and stops at the first that holds a
+   * waiting entry. A straggler behind the range's start (committed after its range was cut) is
+   * not seen here: the sweeps take it (prepareNext), and its batch records it (`late`).
+   */
+  async oldestPending(before?: number): Promise<number | undefined> {
     // The receipt inbox is keyed by job id (time-ordered ULIDs): each partition's first entry is about its oldest.
-    const [r, m] = await Promise.all([
+    const [r, m, w] = await Promise.all([
       Promise.all(inboxPks(RECEIPT_INBOX_PK).map((pk) => this.store.query<InboxReceipt>("chain", pk, { limit: 1 }))),
       Promise.all(inboxPks(MOVEMENT_INBOX_PK).map((pk) => this.store.query<InboxMovement>("chain", pk, { limit: 50 }))),
+      before === undefined ? undefined : this.oldestWindowed(before),
     ]);
     const ats = [...r.flat(), ...m.flat()].map((e) => e.at);
+    if (w !== undefined) ats.push(w);
     return ats.length ? Math.min(...ats) : undefined;
   }
 
+  private async oldestWindowed(before: number): Promise<number | undefined> {
+    const head = await this.headItem();
+    const from: Pos = head?.windowFrom && head.wfKey === posKey(head.windowFrom) ? head.windowFrom : [before - WINDOW_SWEEP_MS, ""];
+    if (from[0] >= before) return undefined; // the range starts after the bound: nothing in it waited that long
+    let taken: Set<string> | undefined;
+    // at most a day of minutes (the alarm needs only the oldest; a longer stall has raised it for a day)
+    const first = Math.floor(from[0] / MINUTE);
+    const last = Math.min(Math.floor((before - 1) / MINUTE), first + 24 * 60);
+    for (let minute = first; minute <= last; minute++) {
+      const found = (await this.readMinute(minute, false)).filter((e) => e.at < before && cmpPos(posOf(e), from) >= 0);
+      if (!found.length) continue;
+      taken ??= head ? await this.takenBy(head.seqno, (r) => r.maxSoFar !== undefined && cmpPos(r.maxSoFar, from) >= 0) : new Set();
+      const waiting = found.filter((e) => !taken!.has(e.sk));
+      if (waiting.length) return Math.min(...waiting.map((e) => e.at));
+    }
+    return undefined;
+  }
+
+  private headItem(): Promise<HeadItem | undefined> {
+    return this.store.get<HeadItem>("chain", HEAD_KEY);
+  }
+
+  /** The 16 partitions of one minute of the time-windowed log, entries in any order. */
+  private async readMinute(minute: number, eventual: boolean): Promise<InboxReceipt[]> {
+    const parts = await Promise.all(
+      Array.from({ length: INBOX_SHARDS }, (_, s) =>
+        this.store.query<InboxReceipt>("chain", windowPk(minute, s), eventual ? { eventual: true } : {}),
+      ),
+    );
+    return parts.flat();
+  }
+
   /**
-   * Cuts the next batch from the inboxes, or returns null when they are empty. Finishes a batch
-   * left "prepared" by a crash first. Throws AnchorConcurrencyError when another writer moved the head.
+   * Where the next range begins: the head's windowFrom. A head without one (a fresh table, a
+   * table anchored before the time-windowed log, or an old anchorer's head write during a
+   * deploy) gets it: the last windowed batch's range end and passes, else WINDOW_SWEEP_MS before
+   * now, written to the head on its own.
+   */
+  private async windowStart(head: HeadItem | undefined, now: number): Promise<HeadItem> {
+    if (head?.windowFrom && head.wfKey === posKey(head.windowFrom)) return head;
+    const seqno = head?.seqno ?? 0;
+    const last = await this.lastWindowed(seqno);
+    const from: Pos = last?.upTo ?? [now - WINDOW_SWEEP_MS, ""];
+    // the passes start where the first range does (nothing was written to the time-windowed log before it)
+    const passes = last?.passes ?? WINDOW_PASSES_MS.map(() => from[0]);
+    const item: HeadItem = { ...HEAD_KEY, seqno, windowFrom: from, wfKey: posKey(from), passes };
+    try {
+      await this.store.transact([
+        { op: "put", table: "chain", item, when: head ? { kind: "cmp", attr: "seqno", op: "=", value: seqno } : { kind: "notExists" } },
+      ]);
+    } catch (e) {
+      if (e instanceof ConditionFailedError) throw new AnchorConcurrencyError("the anchor head moved while its window start was set");
+      throw e;
+    }
+    return item;
+  }
+
+  /** The head's condition: nobody cut a batch or moved the range's start since `head` was read. */
+  private headUnmoved(head: HeadItem): WriteOp["when"] {
+    return {
+      kind: "and",
+      all: [
+        { kind: "cmp", attr: "seqno", op: "=", value: head.seqno },
+        { kind: "cmp", attr: "wfKey", op: "=", value: head.wfKey! },
+      ],
+    };
+  }
+
+  /** The latest batch at or below `seqno` cut with a range (stepping over up to LEGACY_STEPS records cut without one). */
+  private async lastWindowed(seqno: number): Promise<AnchorRecord | undefined> {
+    for (let s = seqno, steps = 0; s >= 1 && steps <= LEGACY_STEPS; s--, steps++) {
+      const r = await this.record(s);
+      if (r?.upTo) return r;
+    }
+    return undefined;
+  }
+
+  /**
+   * The last batch (at or below `latest`) whose range starts before `pos`, or cut without a range:
+   * a binary search over the records (the ranges' starts grow with the seqno; records without one
+   * come before the first with one, but for a deploy's few, which the walks back step over). 0: none.
+   */
+  private async lastStartingBefore(pos: Pos, latest: number, inclusive: boolean): Promise<number> {
+    let lo = 0;
+    let hi = latest;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      const r = await this.record(mid);
+      const c = r?.wFrom ? cmpPos(r.wFrom, pos) : -1;
+      if (c < 0 || (inclusive && c === 0)) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /**
+   * A pass's slice: the entries of positions in [start, end) (ms) that no batch took. The batches
+   * that took them in their ranges are those from the last whose range starts before `end` back
+   * while their range's end or running maximum reaches `start`; one taken late by an earlier pass
+   * has its index item. What is left committed after every cut and pass that covered it.
+   */
+  private async stragglers(start: number, end: number, latest: number): Promise<InboxReceipt[]> {
+    const startPos: Pos = [start, ""];
+    let taken: Set<string> | undefined;
+    const left: InboxReceipt[] = [];
+    // minute by minute, keeping only what no batch took (at 1,000 jobs/s a minute is 60,000 entries)
+    for (let minute = Math.floor(start / MINUTE); minute < Math.ceil(end / MINUTE); minute++) {
+      const inSlice = (await this.readMinute(minute, true)).filter((e) => e.at >= start && e.at < end);
+      if (!inSlice.length) continue;
+      taken ??= await this.takenBy(
+        await this.lastStartingBefore([end, ""], latest, false),
+        (r) => cmpPos(r.upTo!, startPos) > 0 || (r.maxSoFar !== undefined && cmpPos(r.maxSoFar, startPos) >= 0),
+      );
+      for (const e of inSlice) if (!taken.has(e.sk)) left.push(e);
+    }
+    // taken late by an earlier pass: indexed
+    const indexed = await Promise.all(left.map((e) => this.store.get("chain", receiptIndexKey(e.sk))));
+    return left.filter((_, i) => indexed[i] === undefined);
+  }
+
+  /**
+   * The windowed batches from the latest back, while `keep` holds (the running maxima and the
+   * range ends only grow with the seqno, so the first that fails ends the walk), stepping over
+   * up to LEGACY_STEPS records cut without a range. Their receipt chunks' job ids.
+   */
+  private async takenBy(latest: number, keep: (r: AnchorRecord) => boolean): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (let s = latest, legacy = 0; s >= 1; s--) {
+      const r = await this.record(s);
+      if (!r) break;
+      if (!r.upTo) {
+        if (++legacy > LEGACY_STEPS) break;
+        continue;
+      }
+      if (!keep(r)) break;
+      for (const c of await this.chunks<ReceiptChunk>(r, "r", r.receiptChunks)) for (const id of c.jobIds) out.add(id);
+    }
+    return out;
+  }
+
+  /**
+   * Cuts the next batch, or returns null when nothing waits. Receipts come from the time-windowed
+   * log (a range of positions after the previous batch's, core/receipts/window.ts planCut, plus a
+   * sweep's stragglers) and, until it is empty, the legacy inbox; movements from the movement
+   * inbox. Finishes a batch left "prepared" by a crash first. Throws AnchorConcurrencyError when
+   * another writer moved the head.
    */
   async prepareNext(now: number, limits: AnchorLimits = DEFAULT_ANCHOR_LIMITS): Promise<AnchorRecord | null> {
-    const latest = await this.latest();
+    let latest = await this.latest();
     if (latest?.status === "prepared") await this.finishIndexing(latest);
+    const head = await this.windowStart(await this.headItem(), now);
+    if (head.seqno !== (latest?.seqno ?? 0)) {
+      latest = await this.record(head.seqno); // a cut landed between the two reads
+      if (latest?.status === "prepared") throw new AnchorConcurrencyError(`anchor ${head.seqno} is being cut by another writer`);
+    }
     const prev = latest ? headOf(latest) : GENESIS_HEAD;
+    const from = head.windowFrom!;
     // Each inbox partition up to the batch's limit, then the oldest entries across them; the rest wait for the next batch.
-    const [allR, allM] = await Promise.all([
+    const [legacyR, allM] = await Promise.all([
       Promise.all(inboxPks(RECEIPT_INBOX_PK).map((pk) => this.store.query<InboxReceipt>("chain", pk, { limit: limits.maxReceipts }))),
       Promise.all(inboxPks(MOVEMENT_INBOX_PK).map((pk) => this.store.query<InboxMovement>("chain", pk, { limit: limits.maxMovements }))),
     ]);
-    const { inR, inM, inReceipts } = selectEntries(allR.flat(), allM.flat(), limits);
-    if (inR.length === 0 && inM.length === 0) return null;
+    const legacy = legacyR.flat();
+    // the range: minute by minute (strongly consistent) from its start, until a batch's worth is read
+    const taken = await this.takenBy(prev.seqno, (r) => r.maxSoFar !== undefined && cmpPos(r.maxSoFar, from) >= 0);
+    const entries: InboxReceipt[] = [];
+    let fresh = 0;
+    let readEnd = now;
+    for (let minute = Math.floor(from[0] / MINUTE); minute <= Math.floor(now / MINUTE); minute++) {
+      for (const e of await this.readMinute(minute, false)) {
+        entries.push(e);
+        if (cmpPos(posOf(e), from) >= 0 && !taken.has(e.sk)) fresh++;
+      }
+      if (fresh > limits.maxReceipts) {
+        readEnd = (minute + 1) * MINUTE; // the range ends inside what was read
+        break;
+      }
+    }
+    // the straggler passes: each reads the whole minutes it has not read up to its distance behind the range's start
+    const cursors = WINDOW_PASSES_MS.map((_, i) => head.passes?.[i] ?? from[0]);
+    const slices = cursors.map((c, i) => {
+      const end = Math.min(Math.floor((from[0] - WINDOW_PASSES_MS[i]!) / MINUTE) * MINUTE, c + PASS_MAX_MINUTES * MINUTE);
+      return end > c ? { start: c, end } : undefined;
+    });
+    const found = await Promise.all(slices.map((sl) => (sl ? this.stragglers(sl.start, sl.end, prev.seqno) : [])));
+    const swept = { entries: found.flat(), anchored: new Set<string>() };
+    const plan = planCut({ from, cutoff: Math.min(now - WINDOW_LAG_MS, readEnd), entries, taken, max: limits.maxReceipts, swept });
+    const lateIds = new Set(plan.late.map((e) => e.sk));
+    const legacyIds = new Set(legacy.map((e) => e.sk));
+    const { inR, inM, inReceipts } = selectEntries([...legacy, ...plan.late, ...plan.take], allM.flat(), limits);
+    // what the limits left out of the range's entries (a suffix: selectEntries takes a prefix in time) ends the range there
+    const inSet = new Set(inR.map((e) => e.sk));
+    const firstLeft = plan.take.find((e) => !inSet.has(e.sk));
+    const upTo: Pos = firstLeft && cmpPos(posOf(firstLeft), plan.upTo) < 0 ? posOf(firstLeft) : plan.upTo;
+    const takenNow = plan.take.filter((e) => inSet.has(e.sk));
+    const maxPos = takenNow.length ? posOf(takenNow[takenNow.length - 1]!) : undefined;
+    const before = (await this.lastWindowed(prev.seqno))?.maxSoFar;
+    const maxSoFar = maxPos && (!before || cmpPos(maxPos, before) > 0) ? maxPos : before;
+    // a pass moves on only when this batch takes every straggler it found (else it reads the same minutes again)
+    const passes = cursors.map((c, i) => (slices[i] && found[i]!.every((e) => inSet.has(e.sk)) ? slices[i].end : c));
+    if (inR.length === 0 && inM.length === 0) {
+      // nothing to cut: the range's start still moves up to the cutoff, so the next read starts there
+      if (cmpPos(upTo, from) > 0 || passes.some((p, i) => p !== cursors[i])) await this.moveWindow(head, upTo, passes);
+      return null;
+    }
     const receipts: ReceiptLogEntry[] = inR.map((e, i) => ({ seq: prev.lastSeq + 1 + i, receipt: e.receipt }));
     const movements: MovementLogEntry[] = inM.map((e, i) => ({
       seq: prev.ledgerSeqno + 1 + i,
@@ -514,11 +800,15 @@ export class StoreAnchorLog {
     const leaves = batch.levels[0] ?? [];
     const chunks: Item[] = [];
     for (let i = 0, c = 0; i < inR.length; i += this.chunk, c++) {
-      const part = leaves.slice(i, i + this.chunk);
+      const part = inR.slice(i, i + this.chunk);
+      const old = part.filter((e) => legacyIds.has(e.sk)).map((e) => e.sk);
+      const late = part.filter((e) => lateIds.has(e.sk)).map((e): [string, number] => [e.sk, e.at]);
       chunks.push({
         ...chunkKey({ seqno, cut }, "r", c),
-        jobIds: inR.slice(i, i + this.chunk).map((e) => e.sk),
-        leaves: Buffer.concat(part).toString("base64"),
+        jobIds: part.map((e) => e.sk),
+        ...(old.length ? { legacy: old } : {}),
+        ...(late.length ? { late } : {}),
+        leaves: Buffer.concat(leaves.slice(i, i + this.chunk)).toString("base64"),
       } satisfies ReceiptChunk);
     }
     const receiptChunks = chunks.length;
@@ -529,7 +819,8 @@ export class StoreAnchorLog {
     }
     await eachLimited(chunks, this.opts.concurrency ?? 8, (item) => this.store.transact([{ op: "put", table: "chain", item }]));
 
-    // (2) the batch is fixed: record + head, only if nobody else cut it
+    // (2) the batch is fixed: record + head (with the next range's start), only if nobody else cut it
+    const late = inR.filter((e) => lateIds.has(e.sk)).length;
     const record: AnchorRecord = {
       ...recordKey(seqno),
       ...batch.anchor,
@@ -539,53 +830,85 @@ export class StoreAnchorLog {
       receiptChunks,
       movementChunks: chunks.length - receiptChunks,
       preparedAt: now,
+      wFrom: from,
+      upTo,
+      passes,
+      ...(maxSoFar ? { maxSoFar } : {}),
+      ...(late ? { late } : {}),
     };
+    const next: HeadItem = { ...HEAD_KEY, seqno, windowFrom: upTo, wfKey: posKey(upTo), passes };
     try {
       await this.store.transact([
         { op: "put", table: "chain", item: record, when: { kind: "notExists" } },
-        {
-          op: "put",
-          table: "chain",
-          item: { ...HEAD_KEY, seqno },
-          when: seqno === 1 ? { kind: "notExists" } : { kind: "cmp", attr: "seqno", op: "=", value: seqno - 1 },
-        },
+        { op: "put", table: "chain", item: next, when: this.headUnmoved(head) },
       ]);
     } catch (e) {
       if (e instanceof ConditionFailedError) throw new AnchorConcurrencyError(`anchor ${seqno} was cut by another writer`);
       throw e;
     }
-    // (3) + (4)
+    // (3) + (4): only the legacy inbox's entries and the stragglers are written per job
     await this.finishIndexing(record, new Map(inR.map((e) => [e.sk, e.receipt])));
     return { ...record, status: "indexed" };
   }
 
+  /** An empty cut's head write: the next range starts at `upTo`. */
+  private async moveWindow(head: HeadItem, upTo: Pos, passes: number[]): Promise<void> {
+    try {
+      await this.store.transact([
+        {
+          op: "put",
+          table: "chain",
+          item: { ...HEAD_KEY, seqno: head.seqno, windowFrom: upTo, wfKey: posKey(upTo), passes },
+          when: this.headUnmoved(head),
+        },
+      ]);
+    } catch (e) {
+      if (e instanceof ConditionFailedError) throw new AnchorConcurrencyError("the anchor head moved during an empty cut");
+      throw e;
+    }
+  }
+
   /**
-   * Index items for the batch's receipts, then the inbox deletes, then status "indexed".
-   * Idempotent; `receipts` saves re-reading the inbox when the caller still has it.
+   * The writes a batch makes per job, for its legacy inbox entries and its stragglers only: the
+   * index items (rlog:<jobId>/r), then the legacy and movement inbox deletes, then status
+   * "indexed". Idempotent; `receipts` saves re-reading the entries when the caller still has them.
+   * A batch cut before the time-windowed log (no range) took only inbox entries.
    */
   async finishIndexing(r: AnchorRecord, receipts?: Map<string, Receipt>): Promise<void> {
     const rChunks = await this.chunks<ReceiptChunk>(r, "r", r.receiptChunks);
     const mChunks = await this.chunks<MovementChunk>(r, "m", r.movementChunks);
-    const jobIds = rChunks.flatMap((c) => c.jobIds);
+    const windowed = r.upTo !== undefined;
+    const legacyIds = rChunks.flatMap((c) => (windowed ? (c.legacy ?? []) : c.jobIds));
+    const late = new Map(rChunks.flatMap((c) => c.late ?? []));
     const conc = this.opts.concurrency ?? 8;
-    await eachLimited(
-      jobIds.map((jobId, i) => ({ jobId, seq: r.firstSeq + i })),
-      conc,
-      async ({ jobId, seq }) => {
-        // After a crash (no map) each entry is read back from the inbox: rare, so one read each is fine.
-        const receipt = receipts
-          ? receipts.get(jobId)
-          : (await this.store.get<InboxReceipt>("chain", { pk: inboxPk(RECEIPT_INBOX_PK, jobId), sk: jobId }))?.receipt;
-        // Absent from the inbox: its index was written before its inbox entry was deleted (by an earlier try).
-        if (!receipt) return;
+    const indexed = rChunks
+      .flatMap((c) => c.jobIds)
+      .map((jobId, i) => ({ jobId, seq: r.firstSeq + i }))
+      .filter(({ jobId }) => late.has(jobId) || !windowed || legacyIds.includes(jobId));
+    const legacySet = new Set(legacyIds);
+    await eachLimited(indexed, conc, async ({ jobId, seq }) => {
+      const lateAt = late.get(jobId);
+      if (lateAt !== undefined && !legacySet.has(jobId)) {
+        // a straggler's entry stays where it is: its index saves a proof searching for it
+        const receipt = receipts?.get(jobId) ?? (await this.store.get<InboxReceipt>("chain", windowEntryKey(lateAt, jobId)))?.receipt;
+        if (!receipt) throw new Error(`anchor ${r.seqno}: the entry of straggler ${jobId} is missing`);
         const item: ReceiptIndexItem = { ...receiptIndexKey(jobId), seq, anchorSeqno: r.seqno, receipt };
         await this.store.transact([{ op: "put", table: "chain", item }]);
-      },
-    );
+        return;
+      }
+      // After a crash (no map) each entry is read back from the inbox: rare, so one read each is fine.
+      const receipt = receipts
+        ? receipts.get(jobId)
+        : (await this.store.get<InboxReceipt>("chain", { pk: inboxPk(RECEIPT_INBOX_PK, jobId), sk: jobId }))?.receipt;
+      // Absent from the inbox: its index was written before its inbox entry was deleted (by an earlier try).
+      if (!receipt) return;
+      const item: ReceiptIndexItem = { ...receiptIndexKey(jobId), seq, anchorSeqno: r.seqno, receipt };
+      await this.store.transact([{ op: "put", table: "chain", item }]);
+    });
     const deletes = [
-      ...jobIds.map((sk) => ({ pk: inboxPk(RECEIPT_INBOX_PK, sk), sk })),
+      ...legacyIds.map((sk) => ({ pk: inboxPk(RECEIPT_INBOX_PK, sk), sk })),
       ...mChunks.flatMap((c) => {
-        // a movement that rode in a receipt's entry goes with that entry's delete
+        // a movement that rode in a receipt's entry goes with that entry (deleted, or kept for good in the time-windowed log)
         const carried = new Set(c.inReceipts ?? []);
         return c.ids.filter((sk) => !carried.has(sk)).map((sk) => ({ pk: inboxPk(MOVEMENT_INBOX_PK, sk), sk }));
       }),
@@ -605,7 +928,6 @@ export class StoreAnchorLog {
       if (!(e instanceof ConditionFailedError)) throw e; // indexed already
     }
   }
-
   async markSent(seqno: number, at: number): Promise<void> {
     await this.store.transact([
       { op: "update", table: "chain", key: recordKey(seqno), set: { sentAt: at }, add: { sends: 1 }, when: { kind: "exists" } },
@@ -654,14 +976,48 @@ export class StoreAnchorLog {
     return (await this.chunks<MovementChunk>(r, "m", r.movementChunks)).flatMap((c) => c.ids);
   }
 
-  /** Where a job's receipt went: undefined while it waits in the inbox (or when the job never settled). */
-  indexOf(jobId: string): Promise<ReceiptIndexItem | undefined> {
-    return this.store.get<ReceiptIndexItem>("chain", receiptIndexKey(jobId));
+  /**
+   * Where a job's receipt went: undefined while it waits (or when the job never settled). Its
+   * index item when it has one (taken from the legacy inbox, or a straggler); else, given the
+   * time its settlement wrote on the job item or its tab (`at`), its entry in the time-windowed
+   * log and the batch whose range holds that position (a binary search over the records), or an
+   * earlier batch whose running maximum reaches it (it took the entry beyond its range's end).
+   */
+  async indexOf(jobId: string, at?: number): Promise<ReceiptIndexItem | undefined> {
+    const index = await this.store.get<ReceiptIndexItem>("chain", receiptIndexKey(jobId));
+    if (index || at === undefined) return index;
+    const entry = await this.store.get<InboxReceipt>("chain", windowEntryKey(at, jobId));
+    if (!entry) return undefined;
+    const pos: Pos = [entry.at, jobId];
+    // the last batch whose range starts at or before pos (records cut before the window count as before it)
+    const lo = await this.lastStartingBefore(pos, await this.latestSeqno(), true);
+    // from there back: the first windowed batch (a record cut by an older anchorer during a deploy
+    // may lie between) if its range holds pos, then those whose running maximum reaches it
+    for (let s = lo, legacy = 0, first = true; s >= 1; s--) {
+      const r = await this.record(s);
+      if (!r) break;
+      if (!r.upTo) {
+        if (++legacy > LEGACY_STEPS) break;
+        continue;
+      }
+      const holds = first && cmpPos(pos, r.upTo) < 0;
+      first = false;
+      if (!holds && !(r.maxSoFar && cmpPos(r.maxSoFar, pos) >= 0)) break;
+      let offset = 0;
+      for (const c of await this.chunks<ReceiptChunk>(r, "r", r.receiptChunks)) {
+        const i = c.jobIds.indexOf(jobId);
+        if (i >= 0) return { ...receiptIndexKey(jobId), seq: r.firstSeq + offset + i, anchorSeqno: r.seqno, receipt: entry.receipt };
+        offset += c.jobIds.length;
+      }
+    }
+    return undefined;
   }
 
-  /** True while the job's receipt waits for the next batch. */
-  async isPending(jobId: string): Promise<boolean> {
-    return (await this.store.get("chain", { pk: inboxPk(RECEIPT_INBOX_PK, jobId), sk: jobId })) !== undefined;
+  /** True while the job's receipt waits for the next batch (`at`: as indexOf's; without it only the legacy inbox is looked at). */
+  async isPending(jobId: string, at?: number): Promise<boolean> {
+    if ((await this.store.get("chain", { pk: inboxPk(RECEIPT_INBOX_PK, jobId), sk: jobId })) !== undefined) return true;
+    if (at === undefined || (await this.store.get("chain", windowEntryKey(at, jobId))) === undefined) return false;
+    return (await this.indexOf(jobId, at)) === undefined;
   }
 
   /**

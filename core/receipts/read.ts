@@ -7,6 +7,7 @@
 import type { CoreDeps } from "../deps";
 import { ConflictError, ForbiddenError, NotFoundError } from "../errors";
 import { readJob } from "../jobs/items";
+import { tabKey, type TabItem } from "../jobs/tabs";
 import { StoreAnchorLog } from "./log";
 import type { ReceiptProofBundle } from "./proof";
 
@@ -20,10 +21,13 @@ export async function receiptProof(deps: CoreDeps, caller: string, jobId: string
   if (job.status !== "completed")
     throw new ConflictError("job_not_settled", `job ${jobId} is ${job.status}: only a completed job has a receipt`);
   const log = new StoreAnchorLog(deps.store);
-  const index = await log.indexOf(jobId);
+  // where its receipt entry is: the settlement's time, which the job item (updatedAt) or, under a
+  // tab, the tab's close (closedAt) wrote in the same transaction as the entry
+  const at = job.tab !== undefined ? (await deps.store.get<TabItem>("jobs", tabKey(job.tab)))?.closedAt : job.updatedAt;
+  const index = await log.indexOf(jobId, at);
   if (!index) {
     // a job under a tab: its close logs the receipt (core/jobs/tabs.ts), so it waits like an inbox entry
-    if (job.tab !== undefined || (await log.isPending(jobId)))
+    if (job.tab !== undefined || (await log.isPending(jobId, at)))
       throw new ConflictError("receipt_not_anchored_yet", `job ${jobId}'s receipt waits for the next anchor batch; ask again shortly`);
     throw new NotFoundError("receipt_not_logged", `job ${jobId} was settled before the receipt log existed: its receipt is in no anchor`);
   }

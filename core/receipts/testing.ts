@@ -10,6 +10,9 @@ import { holdMovement, settleMovement, type Movement } from "../ledger";
 import { applyAnchor, buildAnchorBatch, GENESIS_HEAD, proveReceipt, type Anchor, type AnchorHead, type MovementLogEntry } from "./anchor";
 import type { AnchorPoster } from "./anchoring";
 import type { AnchorReader, ChainAnchor, ReceiptProofBundle } from "./proof";
+import type { MemoryStore } from "../../local/memory-store";
+import { inboxPk, RECEIPT_INBOX_PK, WINDOW_PK, type StoreAnchorLog } from "./log";
+import type { Store, WriteOp } from "../ports";
 
 export interface FakeAnchorContract extends AnchorReader, AnchorPoster {
   /** every anchor accepted, in order */
@@ -92,4 +95,32 @@ export function movementLog(from: number, n: number): MovementLogEntry[] {
         : settleMovement(`job_${k}`, "req:a", "wrk:b", 100n, 60n, 1_764_000_000_000 + k);
     return { seq: k, movement: m };
   });
+}
+
+/**
+ * The `at` of a job's receipt entry in the time-windowed log, found by scanning a memory store
+ * (tests only: a proof takes it from the job item, core/receipts/read.ts).
+ */
+export function receiptAt(store: Store, jobId: string): number | undefined {
+  const scan = (store as Partial<Pick<MemoryStore, "scan">>).scan;
+  const e = scan?.("chain").find((i) => String(i.pk).startsWith(WINDOW_PK) && i.sk === jobId);
+  return typeof e?.at === "number" ? e.at : undefined;
+}
+/** log.indexOf with the entry's `at` from a memory store's scan. */
+export const indexed = (log: StoreAnchorLog, jobId: string) => log.indexOf(jobId, receiptAt(log.store, jobId));
+/** log.isPending with the entry's `at` from a memory store's scan. */
+export const pending = (log: StoreAnchorLog, jobId: string) => log.isPending(jobId, receiptAt(log.store, jobId));
+/** Every receipt entry of the time-windowed log in a memory store (tests only). */
+export const windowEntries = (store: Store) =>
+  ((store as Partial<Pick<MemoryStore, "scan">>).scan?.("chain") ?? []).filter((i) => String(i.pk).startsWith(WINDOW_PK));
+
+/**
+ * appendReceiptOp's put moved to the legacy inbox key (rlog:pending#<s> / <jobId>), as a
+ * coordinator before the time-windowed log wrote it: the fixtures of the tests that guard how
+ * those entries still drain (index items, deletes, crash reruns) during and after the migration.
+ */
+export function legacyInboxOp(op: WriteOp): WriteOp {
+  if (op.op !== "put") throw new Error("legacyInboxOp: not a put");
+  const jobId = String(op.item.sk);
+  return { ...op, item: { ...op.item, pk: inboxPk(RECEIPT_INBOX_PK, jobId), sk: jobId } };
 }

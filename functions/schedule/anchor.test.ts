@@ -12,7 +12,7 @@ import { makeWorker } from "../../core/crypto/testing";
 import { newJobId } from "../../core/ids";
 import { appendReceiptOp, StoreAnchorLog, withMovementLog } from "../../core/receipts/log";
 import { verifyProofAgainstChain } from "../../core/receipts/proof";
-import { signedReceipt } from "../../core/receipts/testing";
+import { indexed, signedReceipt } from "../../core/receipts/testing";
 import { createMemoryStore } from "../../local/memory-store";
 import { anchorWallet, ChainAnchorReader, WalletAnchorPoster } from "../../ton/anchor";
 import { AnchorEnv, makeAnchorHandler } from "./anchor";
@@ -81,7 +81,7 @@ describe("anchoring Lambda (chain mocked by the sandbox)", () => {
     const latest = await w.reader.latest();
     expect(latest).toMatchObject({ seqno: 2, lastSeq: 4 });
     for (const jobId of jobs)
-      expect(verifyProofAgainstChain({ jobId, ...(await log.proof((await log.indexOf(jobId))!)) }, latest).ok).toBe(true);
+      expect(verifyProofAgainstChain({ jobId, ...(await log.proof((await indexed(log, jobId))!)) }, latest).ok).toBe(true);
   });
 
   it("the environment names the contract, the wallet seed and toncenter; a bad seed fails the cold start", () => {

@@ -44,7 +44,7 @@ import { verifyReceipt } from "../../core/crypto/receipt";
 import { tabSlotJobId } from "../../core/ids";
 import { jobMovementRecords } from "../../core/jobs/items";
 import { isOperatorFeeAccount, operatorFeeAccount } from "../../core/ledger";
-import { inboxPk, RECEIPT_INBOX_PK } from "../../core/receipts/log";
+import { inboxPk, RECEIPT_INBOX_PK, windowEntryKey } from "../../core/receipts/log";
 import { issuedVoucherKey } from "../../core/chain/store-ledger";
 import { OPERATOR_PAYEE_ID, OPERATOR_VOUCHER_ACCOUNT } from "../../core/payouts";
 import type { Item } from "../../core/ports";
@@ -894,6 +894,10 @@ function jobProblems(store: SimStore, oracle: Oracle, id: string): string[] {
     if (refund) v.push(`job ${id} was settled AND refunded`);
     if (settle && !oracle.verifiedSettles.has(id)) {
       const problems = settlementProblems(j, settle, oracle);
+      // its receipt where a proof looks for it (core/receipts/read.ts): the time-windowed log at the
+      // job item's updatedAt, which the settlement wrote in the same transaction
+      if (j.settledInJob === true && !store.item("chain", windowEntryKey(Number(j.updatedAt), id)))
+        problems.push(`its receipt is not logged at its updatedAt (${String(j.updatedAt)})`);
       if (problems.length) v.push(`job ${id} was charged without a verified receipt: ${problems.join("; ")}`);
       else oracle.verifiedSettles.add(id);
     }
@@ -1052,7 +1056,10 @@ function tabProblems(store: SimStore, oracle: Oracle, tabId: string): string[] {
     );
   for (const j of completed) {
     const id = String(j.jobId);
-    const entry = store.item("chain", { pk: inboxPk(RECEIPT_INBOX_PK, id), sk: id });
+    // the close's time-windowed entry (closedAt: the close wrote both in one transaction); a legacy inbox entry before it
+    const entry =
+      (typeof t.closedAt === "number" ? store.item("chain", windowEntryKey(t.closedAt, id)) : undefined) ??
+      store.item("chain", { pk: inboxPk(RECEIPT_INBOX_PK, id), sk: id });
     const honest = oracle.honest.get(String(j.resultDigest));
     const receipt = entry?.receipt as { body?: { jobId?: string }; signature?: string } | undefined;
     if (!receipt) v.push(`tab ${tabId} closed without logging the receipt of its job ${id}`);

@@ -7,7 +7,7 @@ import { isOperatorFeeAccount, operatorFeeAccount } from "../../core/ledger";
 import { OPERATOR_PAYEE_ID, OPERATOR_VOUCHER_ACCOUNT } from "../../core/payouts";
 import type { WriteOp } from "../../core/ports";
 import { settleRecords } from "../../core/jobs/testing";
-import { RECEIPT_INBOX_PK } from "../../core/receipts/log";
+import { RECEIPT_INBOX_PK, WINDOW_PK } from "../../core/receipts/log";
 import { DEFAULT_PRICING, jobCost, type PricingConfig } from "../../core/pricing";
 import type { Usage } from "../../events/common";
 import type { ReceiptBody } from "../../events/envelope";
@@ -79,7 +79,11 @@ export const SABOTAGE: Record<string, Sabotage> = {
         const now = c ? priceNow(c.workerId) : undefined;
         if (!job || !c || now === undefined || now === BigInt(c.pricePerToken)) continue;
         const inbox = ops.find(
-          (o): o is Put => o.op === "put" && o.table === "chain" && o.item.pk.startsWith(`${RECEIPT_INBOX_PK}#`) && o.item.sk === job.jobId,
+          (o): o is Put =>
+            o.op === "put" &&
+            o.table === "chain" &&
+            (o.item.pk.startsWith(`${RECEIPT_INBOX_PK}#`) || o.item.pk.startsWith(WINDOW_PK)) &&
+            o.item.sk === job.jobId,
         );
         const usage = (record.set!.usage ?? (inbox?.item.receipt as { body: ReceiptBody } | undefined)?.body.usage) as Usage | undefined;
         if (!usage) continue;
