@@ -1,5 +1,5 @@
 /**
- * `cocoon-agent redeem` of less than the vault's Redeem costs in network fees (≈ 0.0101 TON,
+ * `cocoon-agent redeem` of less than the vault's Redeem costs in network fees (≈ 0.0107 TON,
  * contracts/gas.json): it printed the Redeem to send, 0.05 TON of gas attached, and nothing of
  * the payee receiving less than the fees. Now a warning on stderr and `feeWarning` in --json.
  */
@@ -56,7 +56,7 @@ describe("cocoon-agent redeem of less than the Redeem's network fees", () => {
     // Assess
     expect([text.code, json.code]).toEqual([0, 0]);
     expect(text.err).toMatch(
-      /^warning \[redeem_below_fee\]: this Redeem pays 0\.001 TON due, less than the ≈ 0\.013985984 TON it costs \(0\.010118384 TON of network fees and ≈ 0\.0038676 TON for the sending wallet\)/,
+      /^warning \[redeem_below_fee\]: this Redeem pays 0\.001 TON due, less than the ≈ 0\.014877716 TON it costs \(0\.010725316 TON of network fees and ≈ 0\.0041524 TON for the sending wallet\)/,
     );
     expect(text.out).toContain("NOT paid yet");
     expect(JSON.parse(json.out)).toMatchObject({
@@ -67,14 +67,14 @@ describe("cocoon-agent redeem of less than the Redeem's network fees", () => {
   });
 
   it("a first Redeem (nothing redeemed before: it deploys the payout wallet) counts the wallet's 0.002 TON reserve and the sending wallet's fee", async () => {
-    // Prepare: 0.014 TON earned, nothing redeemed: more than the vault's fees (≈ 0.0101), less than a first Redeem's ≈ 0.0160
-    const due = 14_000_000n;
+    // Prepare: 0.016 TON earned, nothing redeemed: more than the vault's fees (≈ 0.0107), less than a first Redeem's ≈ 0.0169
+    const due = 16_000_000n;
     // Act
     const { text, json } = await redeem(due, 0n);
     // Assess
     expect([text.code, json.code]).toEqual([0, 0]);
     expect(text.err).toMatch(
-      /^warning \[redeem_below_fee\]: this Redeem pays 0\.014 TON due, less than the ≈ 0\.015985984 TON it costs \(a first Redeem to this address: .*, and 0\.002 TON kept by the payout wallet it deploys\)/,
+      /^warning \[redeem_below_fee\]: this Redeem pays 0\.016 TON due, less than the ≈ 0\.016877716 TON it costs \(a first Redeem to this address: .*, and 0\.002 TON kept by the payout wallet it deploys\)/,
     );
     expect(JSON.parse(json.out)).toMatchObject({ feeWarning: { due: due.toString(), fees: redeemCost(true).toString(), first: true } });
   });
@@ -90,8 +90,8 @@ describe("cocoon-agent redeem of less than the Redeem's network fees", () => {
 
 describe("cocoon-agent redeem: a first Redeem is told by the payout wallet on chain, where a TON endpoint is set", () => {
   it("nothing booked redeemed, but the payout wallet deployed (a claim the vault refused, insolvent): a later Redeem's cost, no 0.002 TON reserve", async () => {
-    // Prepare: 0.014 TON earned, nothing booked redeemed: below a first Redeem's ≈ 0.0157, above a later one's ≈ 0.0137
-    const due = 14_000_000n;
+    // Prepare: 0.016 TON earned, nothing booked redeemed: below a first Redeem's ≈ 0.0169, above a later one's ≈ 0.0149
+    const due = 16_000_000n;
     let chain: Awaited<ReturnType<typeof toncenter>> | undefined;
     // Act
     const { text, json } = await redeem(due, 0n, async (v) => {
@@ -107,7 +107,7 @@ describe("cocoon-agent redeem: a first Redeem is told by the payout wallet on ch
 
   it("the payout wallet not deployed: a first Redeem, its reserve counted (as when nothing can be read)", async () => {
     // Prepare
-    const due = 14_000_000n;
+    const due = 16_000_000n;
     // Act
     const { json } = await redeem(due, 0n, async (v) => ({ COCOON_TON_ENDPOINT: (await toncenter(v, "uninitialized")).url }));
     // Assess
@@ -116,7 +116,7 @@ describe("cocoon-agent redeem: a first Redeem is told by the payout wallet on ch
 
   it("the endpoint failing: what is booked decides, as without one (nothing booked: first)", async () => {
     // Prepare: a TON endpoint where nothing listens
-    const due = 14_000_000n;
+    const due = 16_000_000n;
     // Act
     const { json } = await redeem(due, 0n, () => ({ COCOON_TON_ENDPOINT: "http://127.0.0.1:1/api/v2/jsonRPC" }));
     // Assess

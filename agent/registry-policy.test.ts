@@ -101,11 +101,12 @@ describe("issue 15: a payout voucher must be signed by the coordinator key on th
   const impostor = keyPairFromSeed(Buffer.alloc(32, 8));
   const vault = Address.parse("0:" + "ab".repeat(32));
   const voucher = (secretKey: Buffer): Voucher => {
-    const v = { worker: Address.parse("0:" + "cd".repeat(32)), cumulative: 2_000_000n, expiry: 2_000_000_000 };
+    const v = { payee: 0xe1n, to: Address.parse("0:" + "cd".repeat(32)), cumulative: 2_000_000n, expiry: 2_000_000_000 };
     const signed = signVoucher(secretKey, vault, v);
     return {
       vault: vault.toRawString(),
-      worker: v.worker.toRawString(),
+      payee: v.payee.toString(16).padStart(64, "0"),
+      worker: v.to.toRawString(),
       cumulative: v.cumulative.toString(),
       expiry: v.expiry,
       signature: signed.signature.toString("base64"),

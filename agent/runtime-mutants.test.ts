@@ -1153,7 +1153,14 @@ describe("agent runtime: automatic payout", () => {
     intercept(a.api, API.issueVoucher.path, () => {
       money.vouchers++;
       return {
-        json: { vault: ADDR("b"), worker: ADDR("a"), cumulative: String(money.earned), expiry: 0, signature: `${"A".repeat(86)}==` },
+        json: {
+          vault: ADDR("b"),
+          payee: "c".repeat(64),
+          worker: ADDR("a"),
+          cumulative: String(money.earned),
+          expiry: 0,
+          signature: `${"A".repeat(86)}==`,
+        },
       };
     });
     intercept(a.api, API.devRedeem.path, () => {

@@ -83,6 +83,7 @@ const withdrawalStatus = (status: "pending" | "landed" | "released") => ({
 });
 const voucher = (cumulative: bigint) => ({
   vault: VAULT,
+  payee: "5e".repeat(32),
   worker: WALLET,
   cumulative: String(cumulative),
   expiry: 1_900_000_000,

@@ -86,7 +86,7 @@ describe("redeemFeeWarning", () => {
     const w = redeemFeeWarning(REDEEM_FEES, { sent: false, first: false });
     // Assess
     expect(w?.message).toBe(
-      "this Redeem pays 0.010118384 TON due, less than the ≈ 0.013985984 TON it costs (0.010118384 TON of network fees and ≈ 0.0038676 TON for the sending wallet): sending it loses money; wait until more is due (vouchers are cumulative: a later one pays everything due then, in one Redeem)",
+      "this Redeem pays 0.010725316 TON due, less than the ≈ 0.014877716 TON it costs (0.010725316 TON of network fees and ≈ 0.0041524 TON for the sending wallet): sending it loses money; wait until more is due (vouchers are cumulative: a later one pays everything due then, in one Redeem)",
     );
   });
 
@@ -96,7 +96,7 @@ describe("redeemFeeWarning", () => {
     // Assess
     expect(first).toMatchObject({ due: redeemCost(false).toString(), fees: redeemCost(true).toString(), first: true });
     expect(first?.message).toMatch(
-      /^this Redeem pays 0\.013985984 TON due, less than the ≈ 0\.015985984 TON it costs \(a first Redeem to this address: .*, and 0\.002 TON kept by the payout wallet it deploys\): sending it loses money/,
+      /^this Redeem pays 0\.014877716 TON due, less than the ≈ 0\.016877716 TON it costs \(a first Redeem to this address: .*, and 0\.002 TON kept by the payout wallet it deploys\): sending it loses money/,
     );
     expect(redeemFeeWarning(redeemCost(true), { sent: false, first: true })).toBeUndefined();
   });

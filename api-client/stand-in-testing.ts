@@ -30,6 +30,7 @@ export async function routeStandIn(answer: (route: string) => StandInAnswer): Pr
 /** A voucher for `worker` as a stand-in coordinator answers it: a random vault and signature (nothing in these tests checks them). */
 export const standInVoucher = (worker: string, cumulative: bigint): Voucher => ({
   vault: new Address(0, randomBytes(32)).toString(),
+  payee: randomBytes(32).toString("hex"),
   worker,
   cumulative: cumulative.toString(),
   expiry: 1_900_000_000,
@@ -42,7 +43,7 @@ export const standInVoucher = (worker: string, cumulative: bigint): Voucher => (
  * `asked` lists the addresses read, `wallet` is the payout wallet's.
  */
 export async function toncenterStandIn(v: Voucher, state: "active" | "uninitialized") {
-  const wallet = await payoutWalletAddress(Address.parse(v.vault), Address.parse(v.worker));
+  const wallet = await payoutWalletAddress(Address.parse(v.vault), BigInt("0x" + v.payee));
   const asked: string[] = [];
   const server = createServer((req, res) => {
     let body = "";

@@ -30,6 +30,7 @@ const withdrawal = (i: number): SignedWithdrawalView => ({
 });
 const voucher = (i: number): Voucher => ({
   vault: address(),
+  payee: randomBytes(32).toString("hex"),
   worker: address(),
   cumulative: coins(i),
   expiry: i === 1 ? 0xffff_ffff : u32(),

@@ -70,14 +70,15 @@ export function withdrawMessage(w: SignedWithdrawalView): VaultMessage {
   return message(w.vault, body);
 }
 
-/** A worker's voucher (POST /v1/agent/voucher) as its Redeem message. */
+/** A payee's voucher (POST /v1/agent/voucher, the operator's) as its Redeem message (vault v2: payee, to, …, ref(signature)). */
 export function redeemMessage(v: Voucher): VaultMessage {
   const body = beginCell()
     .storeUint(OP_REDEEM, 32)
+    .storeUint(BigInt("0x" + v.payee), 256)
     .storeAddress(Address.parse(v.worker))
     .storeCoins(BigInt(v.cumulative))
     .storeUint(v.expiry, 32)
-    .storeBuffer(Buffer.from(v.signature, "base64"))
+    .storeRef(beginCell().storeBuffer(Buffer.from(v.signature, "base64")).endCell())
     .endCell();
   return message(v.vault, body);
 }
@@ -98,10 +99,10 @@ export function redeemInstructions(v: Voucher, m: VaultMessage = redeemMessage(v
 
 /**
  * What the vault's Redeem costs in network fees, nanoTON (contracts/gas.json, redeemFirst and
- * redeemNext: ≈ 0.0101 TON; api-client/redeem-fee.test.ts keeps the two equal). It is taken from
+ * redeemNext: ≈ 0.0107 TON; api-client/redeem-fee.test.ts keeps the two equal). It is taken from
  * the gas attached (VAULT_MESSAGE_VALUE), so the payee receives what is due less this.
  */
-export const REDEEM_FEES = 10_118_384n;
+export const REDEEM_FEES = 10_725_316n;
 
 /**
  * What the payout wallet keeps of the first Redeem to an address, nanoTON: that Redeem deploys it,
@@ -118,7 +119,7 @@ export const PAYOUT_WALLET_RESERVE = 2_000_000n;
  * TON), plus the wallet's storage rent since its last transaction (≈ 0.000001 TON an hour).
  * Not part of REDEEM_FEES, which counts the vault's transactions only.
  */
-export const REDEEM_SENDER_FEE = 3_867_600n;
+export const REDEEM_SENDER_FEE = 4_152_400n;
 
 /** What one Redeem costs in all, nanoTON: the vault's network fees, the sending wallet's, and on a first Redeem the payout wallet's reserve. */
 export const redeemCost = (first: boolean): bigint => REDEEM_FEES + REDEEM_SENDER_FEE + (first ? PAYOUT_WALLET_RESERVE : 0n);

@@ -6,7 +6,7 @@
 export const VaultExit = {
   ERR_BAD_SIGNATURE: 1001, // signature does not verify under the current coordinator key
   ERR_EXPIRED: 1002, // now() > expiry
-  ERR_NOTHING_TO_PAY: 1003, // voucher cumulative <= already paid (replayed or older voucher)
+  ERR_NOTHING_TO_PAY: 1003, // voucher cumulative <= what the payee was already paid (replayed or older voucher)
   ERR_OVER_BALANCE: 1004, // withdrawal above the account's deposited - withdrawn
   ERR_NOT_OWNER: 1005, // owner-only operation from someone else
   ERR_UNATTRIBUTED: 1006, // value that names no account (bounced)
@@ -19,6 +19,7 @@ export const VaultExit = {
   ERR_NOT_WALLET: 1013, // a wallet's answer from an address that is not the wallet it names
   ERR_UNKNOWN_DEPOSIT: 1014, // a credit confirmation for no deposit in flight
   ERR_LOW_VALUE: 1015, // a Withdraw or Redeem without the value its three transactions need (vault), or a debit / claim whose value cannot pay the wallet's storage debt and still carry the rest (wallet)
+  ERR_WRONG_NETWORK: 1016, // a Withdraw or Redeem on a chain whose global id is not the vault's `network` (its init data)
 } as const;
 
 export type VaultExitName = keyof typeof VaultExit;

@@ -6,7 +6,16 @@
 import { Blockchain, type SandboxContract, type TreasuryContract } from "@ton/sandbox";
 import { type Address, beginCell, type Cell, type ShardAccount, type Transaction, toNano } from "@ton/core";
 import { keyPairFromSeed, type KeyPair } from "@ton/crypto";
-import { depositComment, keyToUint, signVoucher, signWithdrawal, Vault, type SignedVoucher, type SignedWithdrawal } from "./vault";
+import {
+  depositComment,
+  GLOBAL_ID,
+  keyToUint,
+  signVoucher,
+  signWithdrawal,
+  Vault,
+  type SignedVoucher,
+  type SignedWithdrawal,
+} from "./vault";
 
 export const FIXED_NOW = 1_750_000_000;
 export const RESERVE = toNano("1");
@@ -34,6 +43,9 @@ export function seededKeyPair(label: string): KeyPair {
   return keyPairFromSeed(seed);
 }
 
+/** The fixture worker's payee (any uint256: the coordinator derives its own from the payee's id). */
+export const WORKER_PAYEE = 0x5eed_0001n;
+
 export interface VaultFixture {
   blockchain: Blockchain;
   owner: SandboxContract<TreasuryContract>;
@@ -46,11 +58,14 @@ export interface VaultFixture {
   account: bigint;
   vault: SandboxContract<Vault>;
   deployTx: Transaction[];
-  voucher(cumulative: bigint, opts?: { worker?: Address; expiry?: number; key?: KeyPair }): SignedVoucher;
+  /** the worker's payee id on chain (WORKER_PAYEE) */
+  payee: bigint;
+  /** A voucher for `payee` (the worker's by default) paid to `to` (the worker's wallet by default). */
+  voucher(cumulative: bigint, opts?: { payee?: bigint; to?: Address; expiry?: number; key?: KeyPair; vault?: Address }): SignedVoucher;
   withdrawal(amount: bigint, opts?: { seqno?: number; to?: Address; expiry?: number; key?: KeyPair; account?: bigint }): SignedWithdrawal;
 }
 
-export async function vaultFixture(opts: { now?: number } = {}): Promise<VaultFixture> {
+export async function vaultFixture(opts: { now?: number; network?: number } = {}): Promise<VaultFixture> {
   const blockchain = await Blockchain.create();
   blockchain.now = opts.now ?? FIXED_NOW;
   const owner = await blockchain.treasury("owner");
@@ -59,7 +74,13 @@ export async function vaultFixture(opts: { now?: number } = {}): Promise<VaultFi
   const stranger = await blockchain.treasury("stranger");
   const coordinator = seededKeyPair("coordinator");
   const requesterKey = seededKeyPair("requester");
-  const vault = blockchain.openContract(await Vault.createFromConfig({ owner: owner.address, coordinatorKey: coordinator.publicKey }));
+  const vault = blockchain.openContract(
+    await Vault.createFromConfig({
+      owner: owner.address,
+      coordinatorKey: coordinator.publicKey,
+      network: opts.network ?? GLOBAL_ID.mainnet,
+    }),
+  );
   const res = await vault.sendDeploy(owner.getSender(), RESERVE);
   const f: VaultFixture = {
     blockchain,
@@ -72,9 +93,11 @@ export async function vaultFixture(opts: { now?: number } = {}): Promise<VaultFi
     account: keyToUint(requesterKey.publicKey),
     vault,
     deployTx: res.transactions,
+    payee: WORKER_PAYEE,
     voucher: (cumulative, o = {}) =>
-      signVoucher((o.key ?? coordinator).secretKey, vault.address, {
-        worker: o.worker ?? worker.address,
+      signVoucher((o.key ?? coordinator).secretKey, o.vault ?? vault.address, {
+        payee: o.payee ?? WORKER_PAYEE,
+        to: o.to ?? worker.address,
         cumulative,
         expiry: o.expiry ?? (blockchain.now ?? FIXED_NOW) + 3600,
       }),

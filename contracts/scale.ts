@@ -134,7 +134,8 @@ export async function runScale(opts: ScaleOptions): Promise<{ rows: ScaleRow[]; 
     expected.fees += DEPOSIT_FEE;
     if (opts.workerEvery && i % opts.workerEvery === opts.workerEvery - 1) {
       lastWorker = addressOf(`scale-worker-${workers}`);
-      const v = f.voucher(VOUCHER, { worker: lastWorker });
+      // one payee per worker, each paid to its own address
+      const v = f.voucher(VOUCHER, { payee: BigInt(workers + 1), to: lastWorker });
       await f.blockchain.sendMessage(
         internal({ from: lastWorker, to: f.vault.address, value: REDEEM_VALUE, bounce: true, body: redeemBody(v) }),
       );
@@ -154,7 +155,7 @@ export async function runScale(opts: ScaleOptions): Promise<{ rows: ScaleRow[]; 
       vault: await storageUsed(f.blockchain, f.vault.address),
       firstWallet: await storageUsed(f.blockchain, firstWalletAddr),
       lastWallet: await storageUsed(f.blockchain, lastAddr),
-      lastPayout: lastWorker ? await storageUsed(f.blockchain, await payoutWalletAddress(f.vault.address, lastWorker)) : null,
+      lastPayout: lastWorker ? await storageUsed(f.blockchain, await payoutWalletAddress(f.vault.address, BigInt(workers))) : null,
       totals: { deposited: totals.deposited, withdrawn: totals.withdrawn, paid: totals.paid, fees: totals.fees },
       expected: { ...expected },
       inflight: await f.vault.getInflight(),
@@ -163,7 +164,7 @@ export async function runScale(opts: ScaleOptions): Promise<{ rows: ScaleRow[]; 
       limits,
     };
     if (lastWorker) {
-      const paid = await f.blockchain.openContract(new PayoutWallet(await payoutWalletAddress(f.vault.address, lastWorker))).getPaid();
+      const paid = await f.blockchain.openContract(new PayoutWallet(await payoutWalletAddress(f.vault.address, BigInt(workers)))).getPaid();
       if (paid !== VOUCHER) throw new Error(`worker ${workers - 1}'s payout wallet records ${paid}, expected ${VOUCHER}`);
     }
     rows.push(row);

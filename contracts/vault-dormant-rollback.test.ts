@@ -130,7 +130,7 @@ describe("a refused payment is rolled back even when the wallet owes storage", (
   });
 
   it("voucher relayed with the least value, payout wallet idle 3 years: refused at the wallet (ERR_LOW_VALUE) or rolled back, the mark never raised for nothing", async () => {
-    const wallet = await payoutWalletAddress(f.vault.address, f.worker.address);
+    const wallet = await payoutWalletAddress(f.vault.address, f.payee);
     const paid = () => f.blockchain.openContract(new PayoutWallet(wallet)).getPaid();
     const min = await minimumValue(f, redeemBody(f.voucher(toNano("2"))));
     f.blockchain.now = f.blockchain.now! + 3 * YEAR;
@@ -146,7 +146,7 @@ describe("a refused payment is rolled back even when the wallet owes storage", (
   });
 
   it("voucher with the worker's usual value, payout wallet idle 3 years: approved, refused by the vault, rolled back", async () => {
-    const wallet = await payoutWalletAddress(f.vault.address, f.worker.address);
+    const wallet = await payoutWalletAddress(f.vault.address, f.payee);
     const paid = () => f.blockchain.openContract(new PayoutWallet(wallet)).getPaid();
     f.blockchain.now = f.blockchain.now! + 3 * YEAR;
 
@@ -170,7 +170,7 @@ describe("the wallet's check does not refuse what the vault accepts (wallets owi
     await f.stranger.send({ to: f.vault.address, value: minRedeem, body: voucher });
     await f.stranger.send({ to: f.vault.address, value: minWithdraw, body: withdrawal });
 
-    expect(await f.vault.getPaid(f.worker.address)).toBe(toNano("1"));
+    expect(await f.vault.getPaid(f.payee)).toBe(toNano("1"));
     expect(await f.vault.getWithdrawSeqno(f.account)).toBe(1);
     expect(await f.vault.getTotals()).toMatchObject({ withdrawn: toNano("1"), paid: toNano("1") });
   });

@@ -28,6 +28,7 @@ import {
   type DepositCreditedLog,
   depositCredit,
   depositComment,
+  GLOBAL_ID,
   keyToUint,
   MIN_DEPOSIT,
   OPCODES,
@@ -35,13 +36,14 @@ import {
   PayoutWallet,
   payoutWalletAddress,
   signVoucher,
+  signWithdrawal,
   Vault,
   VaultExit,
   type VaultExitName,
   WALLET_STORAGE,
   withdrawBody,
 } from "./vault";
-import { FIXED_NOW, freeze, refDepositLookalikes, RESERVE, seededKeyPair, vaultFixture, type VaultFixture } from "./fixtures";
+import { FIXED_NOW, freeze, refDepositLookalikes, RESERVE, seededKeyPair, vaultFixture, WORKER_PAYEE, type VaultFixture } from "./fixtures";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GAS = toNano("0.05");
@@ -69,7 +71,7 @@ async function snapshot(f: VaultFixture): Promise<Snapshot> {
     inflight: await f.vault.getInflight(),
     key: (await f.vault.getCoordinatorKey()).toString("hex"),
     account: await wallet.getState(),
-    paidWorker: await f.vault.getPaid(f.worker.address),
+    paidWorker: await f.vault.getPaid(f.payee),
   };
 }
 
@@ -191,13 +193,18 @@ describe("vault", () => {
       const res = await f.vault.sendDeposit(f.requester.getSender(), DEPOSIT, f.account);
       await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1")));
       const account = await accountWalletAddress(f.vault.address, f.account);
-      const payout = await payoutWalletAddress(f.vault.address, f.worker.address);
+      const payout = await payoutWalletAddress(f.vault.address, f.payee);
       expect(account.equals(await f.vault.getAccountWalletAddress(f.account))).toBe(true);
-      expect(payout.equals(await f.vault.getPayoutWalletAddress(f.worker.address))).toBe(true);
+      expect(payout.equals(await f.vault.getPayoutWalletAddress(f.payee))).toBe(true);
       expect(findTransaction(res.transactions, { from: f.vault.address, to: account, deploy: true, success: true })).toBeDefined();
       expect((await f.blockchain.getContract(payout)).accountState?.type).toBe("active");
       // another vault (other nonce) derives other wallets for the same owners
-      const other = await Vault.createFromConfig({ owner: f.owner.address, coordinatorKey: f.coordinator.publicKey, nonce: 1n });
+      const other = await Vault.createFromConfig({
+        owner: f.owner.address,
+        coordinatorKey: f.coordinator.publicKey,
+        nonce: 1n,
+        network: GLOBAL_ID.mainnet,
+      });
       expect((await accountWalletAddress(other.address, f.account)).equals(account)).toBe(false);
     });
 
@@ -236,7 +243,7 @@ describe("vault", () => {
 
       await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"), { key: next }));
       await f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"), { key: next }));
-      expect(await f.vault.getPaid(f.worker.address)).toBe(toNano("1"));
+      expect(await f.vault.getPaid(f.payee)).toBe(toNano("1"));
       expect(await f.vault.getAccountBalance(f.account)).toBe(NET - toNano("1"));
     });
   });
@@ -521,7 +528,7 @@ describe("vault", () => {
       await f.vault.sendDeposit(f.requester.getSender(), DEPOSIT, f.account);
       await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1")));
       const account = await accountWalletAddress(f.vault.address, f.account);
-      const payout = await payoutWalletAddress(f.vault.address, f.worker.address);
+      const payout = await payoutWalletAddress(f.vault.address, f.payee);
       const bodies: Array<[Address, Cell]> = [
         [
           account,
@@ -538,7 +545,7 @@ describe("vault", () => {
         [
           payout,
           beginCell()
-            .store(storeClaim({ $$type: "Claim", cumulative: toNano("100") }))
+            .store(storeClaim({ $$type: "Claim", cumulative: toNano("100"), to: f.stranger.address }))
             .endCell(),
         ],
       ];
@@ -725,11 +732,11 @@ describe("vault", () => {
     });
   });
 
-  describe("worker vouchers", () => {
+  describe("payee vouchers", () => {
     let payout: Address;
     beforeEach(async () => {
       await f.vault.sendDeposit(f.requester.getSender(), DEPOSIT, f.account);
-      payout = await payoutWalletAddress(f.vault.address, f.worker.address);
+      payout = await payoutWalletAddress(f.vault.address, f.payee);
     });
 
     it("pays the difference to what was already paid; the payout wallet keeps the high-water mark", async () => {
@@ -749,7 +756,7 @@ describe("vault", () => {
           value: (v) => (v ?? 0n) > toNano("0.5") && (v ?? 0n) < toNano("0.5") + GAS,
         }),
       ).toBeDefined();
-      expect(await f.vault.getPaid(f.worker.address)).toBe(toNano("1.5"));
+      expect(await f.vault.getPaid(f.payee)).toBe(toNano("1.5"));
       expect(await f.blockchain.openContract(new PayoutWallet(payout)).getPaid()).toBe(toNano("1.5"));
       expect(await f.vault.getBalance()).toBe(b0 - toNano("1.5"));
       expect((await f.vault.getTotals()).paid).toBe(toNano("1.5"));
@@ -790,22 +797,26 @@ describe("vault", () => {
       await expectVaultRefusedUnchanged(f, () => f.vault.sendRedeem(f.worker.getSender(), GAS, v), f.worker.address, "ERR_BAD_SIGNATURE");
     });
 
-    it("a voucher for another worker cannot be redirected: ERR_BAD_SIGNATURE", async () => {
-      const v = { ...f.voucher(toNano("1")), worker: f.stranger.address };
-      await expectVaultRefusedUnchanged(
-        f,
-        () => f.vault.sendRedeem(f.stranger.getSender(), GAS, v),
-        f.stranger.address,
-        "ERR_BAD_SIGNATURE",
-      );
+    it("a voucher cannot be redirected to another address nor credited to another payee: ERR_BAD_SIGNATURE", async () => {
+      for (const v of [
+        { ...f.voucher(toNano("1")), to: f.stranger.address },
+        { ...f.voucher(toNano("1")), payee: f.payee + 1n },
+      ]) {
+        await expectVaultRefusedUnchanged(
+          f,
+          () => f.vault.sendRedeem(f.stranger.getSender(), GAS, v),
+          f.stranger.address,
+          "ERR_BAD_SIGNATURE",
+        );
+      }
     });
 
     it("a voucher for the vault itself or a masterchain address pays 0: ERR_BAD_DESTINATION", async () => {
       const masterchain = Address.parse(`-1:${f.worker.address.hash.toString("hex")}`);
-      for (const worker of [f.vault.address, masterchain]) {
+      for (const to of [f.vault.address, masterchain]) {
         await expectVaultRefusedUnchanged(
           f,
-          () => f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"), { worker })),
+          () => f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"), { to })),
           f.worker.address,
           "ERR_BAD_DESTINATION",
         );
@@ -822,9 +833,15 @@ describe("vault", () => {
     });
 
     it("a voucher for a different vault does not verify: ERR_BAD_SIGNATURE", async () => {
-      const other = await Vault.createFromConfig({ owner: f.owner.address, coordinatorKey: f.coordinator.publicKey, nonce: 1n });
+      const other = await Vault.createFromConfig({
+        owner: f.owner.address,
+        coordinatorKey: f.coordinator.publicKey,
+        nonce: 1n,
+        network: GLOBAL_ID.mainnet,
+      });
       const v = signVoucher(f.coordinator.secretKey, other.address, {
-        worker: f.worker.address,
+        payee: f.payee,
+        to: f.worker.address,
         cumulative: toNano("1"),
         expiry: FIXED_NOW + 60,
       });
@@ -842,12 +859,20 @@ describe("vault", () => {
       }
       expect(await f.blockchain.openContract(new PayoutWallet(payout)).getPaid()).toBe(0n);
       await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1")));
-      expect(await f.vault.getPaid(f.worker.address)).toBe(toNano("1"));
+      expect(await f.vault.getPaid(f.payee)).toBe(toNano("1"));
     });
 
     it("an approval not sent by the worker's payout wallet pays nothing: ERR_NOT_WALLET", async () => {
       const body = beginCell()
-        .store(storeClaimApproved({ $$type: "ClaimApproved", due: toNano("4"), cumulative: toNano("4"), worker: f.stranger.address }))
+        .store(
+          storeClaimApproved({
+            $$type: "ClaimApproved",
+            due: toNano("4"),
+            cumulative: toNano("4"),
+            payee: f.payee,
+            to: f.stranger.address,
+          }),
+        )
         .endCell();
       await expectVaultRefusedUnchanged(
         f,
@@ -858,13 +883,154 @@ describe("vault", () => {
     });
   });
 
+  describe("v2: the high-water mark is the payee's, not the address's", () => {
+    const B = WORKER_PAYEE + 1n;
+    beforeEach(async () => {
+      await f.vault.sendDeposit(f.requester.getSender(), DEPOSIT, f.account);
+    });
+    /** what `to` received from the vault in `res` (the due plus what is left of the sender's gas) */
+    const received = (res: SendMessageResult, to: Address) =>
+      res.transactions
+        .filter((t) => t.address === hashOf(to) && t.inMessage?.info.type === "internal" && t.inMessage.info.src.equals(f.vault.address))
+        .reduce((sum, t) => sum + (t.inMessage!.info.type === "internal" ? t.inMessage!.info.value.coins : 0n), 0n);
+
+    it("two payees share one payout address: each is paid exactly its own cumulative, in its own payout wallet", async () => {
+      const shared = f.worker.address;
+      const b0 = await f.vault.getBalance();
+      const a1 = await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"), { to: shared }));
+      const b1 = await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("0.25"), { payee: B, to: shared }));
+      const a2 = await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1.5"), { to: shared }));
+      const b2 = await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("2"), { payee: B, to: shared }));
+      expect(await f.vault.getPaid(f.payee)).toBe(toNano("1.5"));
+      expect(await f.vault.getPaid(B)).toBe(toNano("2"));
+      // each Redeem paid its own payee's difference (plus the rest of its gas), never the other's mark
+      const dues = [
+        [a1, toNano("1")],
+        [b1, toNano("0.25")],
+        [a2, toNano("0.5")],
+        [b2, toNano("1.75")],
+      ] as const;
+      for (const [res, due] of dues) {
+        const got = received(res, shared);
+        expect(got).toBeGreaterThan(due);
+        expect(got).toBeLessThan(due + GAS);
+      }
+      expect((await payoutWalletAddress(f.vault.address, f.payee)).equals(await payoutWalletAddress(f.vault.address, B))).toBe(false);
+      expect(await f.vault.getBalance()).toBe(b0 - toNano("3.5"));
+      expect((await f.vault.getTotals()).paid).toBe(toNano("3.5"));
+    });
+
+    it("a replayed voucher pays nothing, even once another payee has been paid to the same address: ERR_NOTHING_TO_PAY", async () => {
+      const v = f.voucher(toNano("1"));
+      await f.vault.sendRedeem(f.worker.getSender(), GAS, v);
+      await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"), { payee: B }));
+      const payout = await payoutWalletAddress(f.vault.address, f.payee);
+      await expectWalletRefusedUnchanged(f, () => f.vault.sendRedeem(f.worker.getSender(), GAS, v), payout, "ERR_NOTHING_TO_PAY");
+      expect(await f.vault.getPaid(B)).toBe(toNano("1"));
+    });
+
+    it("a voucher for payee A cannot raise B's mark: A's voucher moves A's wallet only, and rewritten for B it does not verify", async () => {
+      await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"), { payee: B }));
+      await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("2")));
+      expect(await f.vault.getPaid(B)).toBe(toNano("1"));
+      const forB = { ...f.voucher(toNano("3")), payee: B };
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.vault.sendRedeem(f.stranger.getSender(), GAS, forB),
+        f.stranger.address,
+        "ERR_BAD_SIGNATURE",
+      );
+      expect(await f.vault.getPaid(B)).toBe(toNano("1"));
+      expect(await f.vault.getPaid(f.payee)).toBe(toNano("2"));
+    });
+
+    it("an approval naming another payee than its sender's wallet pays nothing: ERR_NOT_WALLET", async () => {
+      // A's genuine wallet exists; a stranger's approval naming A (or B) is refused whatever it names
+      await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1")));
+      for (const payee of [f.payee, B]) {
+        const body = beginCell()
+          .store(storeClaimApproved({ $$type: "ClaimApproved", due: toNano("1"), cumulative: toNano("2"), payee, to: f.stranger.address }))
+          .endCell();
+        await expectVaultRefusedUnchanged(
+          f,
+          () => f.stranger.send({ to: f.vault.address, value: GAS, body }),
+          f.stranger.address,
+          "ERR_NOT_WALLET",
+        );
+      }
+    });
+
+    it("squatting is gone: another payee paid first to A's address takes nothing of A's cumulative", async () => {
+      const address = f.worker.address;
+      // B is paid to A's address first (what a squatter's voucher would be)
+      await f.vault.sendRedeem(f.stranger.getSender(), GAS, f.voucher(toNano("2"), { payee: B, to: address }));
+      // A's first voucher still pays A's whole cumulative, to the same address
+      const res = await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"), { to: address }));
+      expect(received(res, address)).toBeGreaterThan(toNano("1"));
+      expect(await f.vault.getPaid(f.payee)).toBe(toNano("1"));
+      expect(await f.vault.getPaid(B)).toBe(toNano("2"));
+    });
+  });
+
+  describe("v2: a signature is good on one network", () => {
+    it("the network is part of the vault's address: the same owner, key and nonce give another vault on testnet", async () => {
+      const config = { owner: f.owner.address, coordinatorKey: f.coordinator.publicKey };
+      const testnet = await Vault.createFromConfig({ ...config, network: GLOBAL_ID.testnet });
+      expect(testnet.address.equals(f.vault.address)).toBe(false);
+      expect(await f.vault.getNetwork()).toBe(GLOBAL_ID.mainnet);
+    });
+
+    it("a voucher and a withdrawal signed for the other network's vault are refused: ERR_BAD_SIGNATURE", async () => {
+      await f.vault.sendDeposit(f.requester.getSender(), DEPOSIT, f.account);
+      const testnet = await Vault.createFromConfig({
+        owner: f.owner.address,
+        coordinatorKey: f.coordinator.publicKey,
+        network: GLOBAL_ID.testnet,
+      });
+      const voucher = f.voucher(toNano("1"), { vault: testnet.address });
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.vault.sendRedeem(f.worker.getSender(), GAS, voucher),
+        f.worker.address,
+        "ERR_BAD_SIGNATURE",
+      );
+      const w = f.withdrawal(toNano("1"));
+      const forTestnet = signWithdrawal(f.coordinator.secretKey, testnet.address, w);
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.vault.sendWithdraw(f.requester.getSender(), GAS, forTestnet),
+        f.requester.address,
+        "ERR_BAD_SIGNATURE",
+      );
+    });
+
+    it("a vault whose init names another network than the chain's pays nothing, whatever is signed for it: ERR_WRONG_NETWORK", async () => {
+      // the sandbox runs mainnet's config (global id -239); this vault says testnet
+      const t = await vaultFixture({ network: GLOBAL_ID.testnet });
+      await t.vault.sendDeposit(t.requester.getSender(), DEPOSIT, t.account);
+      expect(await t.vault.getAccountBalance(t.account)).toBe(NET);
+      await expectVaultRefusedUnchanged(
+        t,
+        () => t.vault.sendRedeem(t.worker.getSender(), GAS, t.voucher(toNano("1"))),
+        t.worker.address,
+        "ERR_WRONG_NETWORK",
+      );
+      await expectVaultRefusedUnchanged(
+        t,
+        () => t.vault.sendWithdraw(t.requester.getSender(), GAS, t.withdrawal(toNano("1"))),
+        t.requester.address,
+        "ERR_WRONG_NETWORK",
+      );
+    });
+  });
+
   describe("insolvency guard (on the vault's totals, whatever the key signs)", () => {
     beforeEach(async () => {
       await f.vault.sendDeposit(f.requester.getSender(), DEPOSIT, f.account);
     });
 
     it("a valid voucher above everything deposited is refused by the vault after the wallet approved: ERR_VAULT_INSOLVENT; the wallet's mark is rolled back", async () => {
-      const payout = await payoutWalletAddress(f.vault.address, f.worker.address);
+      const payout = await payoutWalletAddress(f.vault.address, f.payee);
       const before = await snapshot(f);
       const res = await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(DEPOSIT + 1n));
       const [, refused] = on(res, f.vault.address);
@@ -875,7 +1041,7 @@ describe("vault", () => {
       expect(await f.blockchain.openContract(new PayoutWallet(payout)).getPaid()).toBe(0n);
       // and the worker can still redeem what the vault can pay
       await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1")));
-      expect(await f.vault.getPaid(f.worker.address)).toBe(toNano("1"));
+      expect(await f.vault.getPaid(f.payee)).toBe(toNano("1"));
     });
 
     it("withdrawals and vouchers together never exceed deposits: ERR_VAULT_INSOLVENT at the vault", async () => {
@@ -888,7 +1054,7 @@ describe("vault", () => {
         "ERR_VAULT_INSOLVENT",
       );
       await f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1")));
-      const payout = await payoutWalletAddress(f.vault.address, f.worker.address);
+      const payout = await payoutWalletAddress(f.vault.address, f.payee);
       const res = await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(earned + 1n));
       expect(exitOf(on(res, f.vault.address)[1]!)).toEqual({ exitCode: VaultExit.ERR_VAULT_INSOLVENT, aborted: true });
       expect(await f.blockchain.openContract(new PayoutWallet(payout)).getPaid()).toBe(earned);

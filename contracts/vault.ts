@@ -5,11 +5,12 @@
  *
  * Per-account and per-worker state lives in child contracts whose addresses derive offline from
  * (vault, owner), like jetton wallets: `accountWalletAddress(vault, account)`,
- * `payoutWalletAddress(vault, worker)`. The Vault class's per-account getters read those children.
+ * `payoutWalletAddress(vault, payee)`. The Vault class's per-account getters read those children.
  *
  * Signed payloads (hash = representation hash of the cell, Ed25519 over those 32 bytes):
  *   withdrawal: uint32 "cow1" | vault address | account uint256 | to address | amount coins | seqno uint32 | expiry uint32
- *   voucher:    uint32 "cov1" | vault address | worker address | cumulative coins | expiry uint32
+ *   voucher:    uint32 "cov2" | vault address | payee uint256 | to address | cumulative coins | expiry uint32
+ * The vault address covers the network: the vault's init data names its global id (`network`).
  */
 import { Address, beginCell, Cell, type Contract, type ContractProvider, Dictionary, type Sender, SendMode, toNano } from "@ton/core";
 import { sign } from "@ton/crypto";
@@ -29,7 +30,9 @@ export { VaultExit, vaultExitName, type VaultExitName } from "./errors";
 export type { Totals } from "./build/Vault_Vault";
 
 export const TAG_WITHDRAW = 0x636f7731;
-export const TAG_VOUCHER = 0x636f7631;
+export const TAG_VOUCHER = 0x636f7632;
+/** Global ids (config param 19) of the TON networks; @ton/sandbox runs mainnet's config (-239). */
+export const GLOBAL_ID = { mainnet: -239, testnet: -3 } as const;
 /**
  * What every deposit pays the vault (DEPOSIT_FEE in the contract): kept as the owner's income
  * (totals.fees), it pays for the deposit's transactions, so deposits never drain the owner's
@@ -72,6 +75,12 @@ export interface VaultConfig {
   coordinatorKey: Buffer;
   /** Lets one owner/key pair deploy several vaults (default 0). */
   nonce?: bigint;
+  /**
+   * The global id of the network the vault is deployed on (GLOBAL_ID; @ton/sandbox: mainnet's).
+   * Part of the vault's address, so a signature for one network's vault is void on the other's;
+   * the vault refuses every Withdraw and Redeem on a chain of another id (ERR_WRONG_NETWORK).
+   */
+  network: number;
 }
 
 export interface WithdrawalRequest {
@@ -90,8 +99,11 @@ export interface SignedWithdrawal extends WithdrawalRequest {
 }
 
 export interface VoucherRequest {
-  worker: Address;
-  /** Everything the worker earned so far, nanoTON. */
+  /** Who earned it (uint256; the coordinator's payeeIdToUint of a worker's or the operator's id): the high-water mark is its. */
+  payee: bigint;
+  /** Where the vault pays it. */
+  to: Address;
+  /** Everything the payee earned so far, nanoTON. */
   cumulative: bigint;
   expiry: number;
 }
@@ -126,7 +138,8 @@ export function voucherHash(vault: Address, v: VoucherRequest): Buffer {
   return beginCell()
     .storeUint(TAG_VOUCHER, 32)
     .storeAddress(vault)
-    .storeAddress(v.worker)
+    .storeUint(v.payee, 256)
+    .storeAddress(v.to)
     .storeCoins(v.cumulative)
     .storeUint(v.expiry, 32)
     .endCell()
@@ -148,9 +161,9 @@ export async function accountWalletAddress(vault: Address, account: bigint): Pro
   return (await TactAccountWallet.fromInit(vault, account, 0n, 0n, 0n)).address;
 }
 
-/** The PayoutWallet of `worker` under `vault` (where its paid high-water mark lives). */
-export async function payoutWalletAddress(vault: Address, worker: Address): Promise<Address> {
-  return (await TactPayoutWallet.fromInit(vault, worker, 0n)).address;
+/** The PayoutWallet of `payee` under `vault` (where its paid high-water mark lives). */
+export async function payoutWalletAddress(vault: Address, payee: bigint): Promise<Address> {
+  return (await TactPayoutWallet.fromInit(vault, payee, 0n)).address;
 }
 
 // ---------------------------------------------------------------- message bodies
@@ -185,7 +198,8 @@ export function redeemBody(v: SignedVoucher): Cell {
     .store(
       storeRedeem({
         $$type: "Redeem",
-        worker: v.worker,
+        payee: v.payee,
+        to: v.to,
         cumulative: v.cumulative,
         expiry: BigInt(v.expiry),
         signature: v.signature,
@@ -271,8 +285,8 @@ export class AccountWallet implements Contract {
 export class PayoutWallet implements Contract {
   constructor(readonly address: Address) {}
 
-  static async of(vault: Address, worker: Address): Promise<PayoutWallet> {
-    return new PayoutWallet(await payoutWalletAddress(vault, worker));
+  static async of(vault: Address, payee: bigint): Promise<PayoutWallet> {
+    return new PayoutWallet(await payoutWalletAddress(vault, payee));
   }
 
   async getPaid(provider: ContractProvider): Promise<bigint> {
@@ -297,6 +311,7 @@ export class Vault implements Contract {
       config.owner,
       keyToUint(config.coordinatorKey),
       config.nonce ?? 0n,
+      BigInt(config.network),
       0n,
       0n,
       0n,
@@ -367,8 +382,13 @@ export class Vault implements Contract {
     return TactVault.fromAddress(this.address).getAccountWallet(provider, account);
   }
 
-  async getPayoutWalletAddress(provider: ContractProvider, worker: Address): Promise<Address> {
-    return TactVault.fromAddress(this.address).getPayoutWallet(provider, worker);
+  async getPayoutWalletAddress(provider: ContractProvider, payee: bigint): Promise<Address> {
+    return TactVault.fromAddress(this.address).getPayoutWallet(provider, payee);
+  }
+
+  /** The global id the vault was deployed for (its init data). */
+  async getNetwork(provider: ContractProvider): Promise<number> {
+    return Number(await TactVault.fromAddress(this.address).getNetwork(provider));
   }
 
   /** deposited − withdrawn of `account`, read from its AccountWallet (0 when it has none). */
@@ -381,9 +401,9 @@ export class Vault implements Contract {
     return provider.open(await AccountWallet.of(this.address, account)).getSeqno();
   }
 
-  /** What the vault has paid `worker` so far, read from its PayoutWallet. */
-  async getPaid(provider: ContractProvider, worker: Address): Promise<bigint> {
-    return provider.open(await PayoutWallet.of(this.address, worker)).getPaid();
+  /** What the vault has paid `payee` so far (to whichever addresses), read from its PayoutWallet. */
+  async getPaid(provider: ContractProvider, payee: bigint): Promise<bigint> {
+    return provider.open(await PayoutWallet.of(this.address, payee)).getPaid();
   }
 
   async getBalance(provider: ContractProvider): Promise<bigint> {

@@ -8,6 +8,7 @@
  * clean run: no money lost or created, nothing moved twice, nothing left held or reserved.
  * The kill -9 of a real process under load is test/crash.test.ts; this file names each point.
  */
+import { payeeHex } from "./chain/payee";
 import { describe, expect, it } from "vitest";
 import { createMemoryStore } from "../local/memory-store";
 import { KilledError, killAtWrite } from "../test/fixtures/kill-store";
@@ -281,7 +282,7 @@ async function watcherWorld() {
   await issueVoucher(deps, W_ID, PAYOUT);
   reader.txs.push(
     withdrawTx(A, 2n * TON, 0, TO, { expiry: w.expiry }),
-    redeemTx(PAYOUT, 3n * TON, 3n * TON, { due: 3n * TON }),
+    redeemTx(payeeHex(W_ID), 3n * TON, 3n * TON, { due: 3n * TON, worker: PAYOUT }),
     depositTx(A, 1n * TON),
   );
   return { store, ledger, reader, alerts, pass };
@@ -292,7 +293,7 @@ async function watcherState(t: Awaited<ReturnType<typeof watcherWorld>>) {
   return {
     books: books(t.store),
     withdrawal: (await getWithdrawal(t.store, A, 0))?.status,
-    redeemed: await t.ledger.redeemed(PAYOUT),
+    redeemed: await t.ledger.redeemed(payeeHex(W_ID)),
     // the cursor on the last transaction (each world's transactions have hashes of their own)
     cursorOnLast: (await t.ledger.getCursor())?.hash === t.reader.txs[t.reader.txs.length - 1]!.hash,
   };

@@ -4,6 +4,7 @@
  * address is the operator's alone, only the configured operator key may ask, and the chain
  * ledger books the operator's redemptions against `opr:vouchers` (never ext:unmatched).
  */
+import { payeeHex } from "./chain/payee";
 import { describe, expect, it } from "vitest";
 import { createMemoryStore } from "../local/memory-store";
 import { createChainLedger, UNMATCHED_ACCOUNT } from "./chain/store-ledger";
@@ -89,7 +90,12 @@ describe("operator payouts (vouchers for the opr:fees shards)", () => {
         { account: OPERATOR_VOUCHER_ACCOUNT, field: "available", delta: "40" },
       ],
     });
-    expect(await createChainLedger(store).findIssuedVoucher(ADDR_OP)).toMatchObject({ workerId: OPERATOR_PAYEE_ID, cumulative: 50n });
+    expect(v1.payee).toBe(payeeHex(OPERATOR_PAYEE_ID));
+    expect(await createChainLedger(store).findIssuedVoucher(payeeHex(OPERATOR_PAYEE_ID))).toMatchObject({
+      workerId: OPERATOR_PAYEE_ID,
+      worker: ADDR_OP,
+      cumulative: 50n,
+    });
     // nothing of a worker's account was touched, not even one named by the operator's key
     expect(await store.get("accounts", { pk: workerAccount(OPERATOR), sk: "balance" })).toBeUndefined();
     expect(await store.get("accounts", { pk: voucherAccount(OPERATOR), sk: "balance" })).toBeUndefined();
@@ -185,8 +191,16 @@ describe("operator payouts (vouchers for the opr:fees shards)", () => {
     const ledger = createChainLedger(store);
 
     // Act
-    const first = await ledger.recordRedemption("aa".repeat(32), { worker: ADDR_OP, cumulative: 40n, due: 40n }, NOW);
-    const replay = await ledger.recordRedemption("aa".repeat(32), { worker: ADDR_OP, cumulative: 40n, due: 40n }, NOW + 1);
+    const first = await ledger.recordRedemption(
+      "aa".repeat(32),
+      { payee: payeeHex(OPERATOR_PAYEE_ID), worker: ADDR_OP, cumulative: 40n, due: 40n },
+      NOW,
+    );
+    const replay = await ledger.recordRedemption(
+      "aa".repeat(32),
+      { payee: payeeHex(OPERATOR_PAYEE_ID), worker: ADDR_OP, cumulative: 40n, due: 40n },
+      NOW + 1,
+    );
 
     // Assess
     expect(first).toEqual({ result: "applied", paid: 40n, workerId: OPERATOR_PAYEE_ID });
@@ -212,7 +226,7 @@ describe("operator payouts (vouchers for the opr:fees shards)", () => {
     expect(e).toMatchObject({ status: 403, code: "not_the_operator" });
     expect(await balances(store)).toEqual(before);
     expect(signed).toEqual([]);
-    expect(await createChainLedger(store).findIssuedVoucher(ADDR_OP)).toBeUndefined();
+    expect(await createChainLedger(store).findIssuedVoucher(payeeHex(OPERATOR_PAYEE_ID))).toBeUndefined();
   });
 
   it("no operator key configured: 503 payouts_unavailable, even for the would-be operator", async () => {
@@ -233,7 +247,7 @@ describe("operator payouts (vouchers for the opr:fees shards)", () => {
     expect(await refusal(issueOperatorVoucher(deps, OPERATOR, ADDR_OP))).toMatchObject({ status: 409, code: "nothing_earned" });
   });
 
-  it("the operator's payout address is its own: a worker cannot take it, nor the operator a worker's, and it cannot move", async () => {
+  it("a payee bound to one address cannot switch to the other's, nor the operator move its own", async () => {
     // Prepare: the operator vouchered to ADDR_OP, a worker to ADDR_W
     const { store, deps } = makeDeps();
     await fee(store, 40n, "j1");
@@ -264,7 +278,7 @@ describe("operator payouts (vouchers for the opr:fees shards)", () => {
     expect((await getBalance(store, voucherAccount("w1"))).available).toBe(70n);
   });
 
-  it("a fresh worker cannot take the operator's payout address (payout_address_taken), and its earnings stay put", async () => {
+  it("vault v2: a fresh worker may be paid to the operator's payout address too; each keeps its own cumulative", async () => {
     const { store, deps } = makeDeps();
     await fee(store, 40n, "j1");
     await issueOperatorVoucher(deps, OPERATOR, ADDR_OP);
@@ -278,10 +292,11 @@ describe("operator payouts (vouchers for the opr:fees shards)", () => {
         { account: workerAccount("w2"), field: "available", delta: 30n },
       ],
     });
-    const refused = await refusal(issueVoucher(deps, "w2", ADDR_OP));
-    expect(refused.code).toBe("payout_address_taken");
-    expect(refused.message).toContain("the operator's"); // not "another worker's": the holder is the operator
-    expect((await getBalance(store, workerAccount("w2"))).available).toBe(30n);
+    const v = await issueVoucher(deps, "w2", ADDR_OP);
+    expect(v).toMatchObject({ payee: payeeHex("w2"), worker: ADDR_OP, cumulative: "30" });
+    expect((await getBalance(store, workerAccount("w2"))).available).toBe(0n);
+    expect((await getBalance(store, OPERATOR_VOUCHER_ACCOUNT)).available).toBe(40n);
+    expect(await createChainLedger(store).findIssuedVoucher(payeeHex(OPERATOR_PAYEE_ID))).toMatchObject({ cumulative: 40n });
   });
 
   it("the operator key id is the signing key's id (base64url of the public key) from its hex form", () => {
@@ -319,7 +334,7 @@ describe("operator payouts (vouchers for the opr:fees shards)", () => {
     expect(await refusal(issueOperatorVoucher(deps, OPERATOR, ADDR_W))).toMatchObject({
       status: 409,
       code: "payout_address_mismatch",
-      message: `the operator's vouchers are paid to ${ADDR_OP}; ask with that payoutAddress (the vault tracks what it paid per address)`,
+      message: `the operator's vouchers are paid to ${ADDR_OP}; ask with that payoutAddress (it is bound by the first voucher)`,
       details: { payoutAddress: ADDR_OP },
     });
     expect(await refusal(issueOperatorVoucher(empty, OPERATOR, ADDR_OP))).toMatchObject({

@@ -1,3 +1,4 @@
+import { payeeHex } from "./chain/payee";
 import { describe, expect, it } from "vitest";
 import { createMemoryStore } from "../local/memory-store";
 import type { CoreDeps } from "./deps";
@@ -12,8 +13,8 @@ const ADDR_B = "0:" + "b".repeat(64);
 const NOW = 1_760_000_000_000;
 
 /** A signer that parses addresses like the TON one (raw form only here, any workchain) and records what it signed. */
-function fakeSigner(): VoucherSigner & { signed: Array<{ worker: string; cumulative: bigint; expiry: number }> } {
-  const signed: Array<{ worker: string; cumulative: bigint; expiry: number }> = [];
+function fakeSigner(): VoucherSigner & { signed: Array<{ payee: string; worker: string; cumulative: bigint; expiry: number }> } {
+  const signed: Array<{ payee: string; worker: string; cumulative: bigint; expiry: number }> = [];
   return {
     vault: "0:" + "f".repeat(64),
     signed,
@@ -71,7 +72,7 @@ describe("worker payouts (vouchers)", () => {
     expect(await store.get("ledger", { pk: "voucher:w1:700", sk: "tx" })).toBeDefined();
     expect(await store.get("ledger", { pk: "voucher:w1:1000", sk: "tx" })).toBeDefined();
     expect(await payoutTotals(store, "w1")).toMatchObject({ earned: 1000n, redeemed: 0n, unredeemed: 1000n, payoutAddress: ADDR_A });
-    expect((await createChainLedger(store).findIssuedVoucher(ADDR_A))?.cumulative).toBe(1000n);
+    expect((await createChainLedger(store).findIssuedVoucher(payeeHex("w1")))?.cumulative).toBe(1000n);
   });
 
   it("concurrent requests issue one movement and all sign the same cumulative amount", async () => {
@@ -98,8 +99,8 @@ describe("worker payouts (vouchers)", () => {
     const ledger = createChainLedger(store);
 
     // Act
-    const first = await ledger.recordRedemption("aa".repeat(32), { worker: ADDR_A, cumulative: 900n }, NOW);
-    const replay = await ledger.recordRedemption("bb".repeat(32), { worker: ADDR_A, cumulative: 900n }, NOW);
+    const first = await ledger.recordRedemption("aa".repeat(32), { payee: payeeHex("w1"), worker: ADDR_A, cumulative: 900n }, NOW);
+    const replay = await ledger.recordRedemption("bb".repeat(32), { payee: payeeHex("w1"), worker: ADDR_A, cumulative: 900n }, NOW);
 
     // Assess
     expect(first).toEqual({ result: "applied", paid: 900n, workerId: "w1" });
@@ -109,34 +110,59 @@ describe("worker payouts (vouchers)", () => {
     expect(await payoutTotals(store, "w1")).toMatchObject({ earned: 900n, redeemed: 900n, unredeemed: 0n });
   });
 
-  it("issue 9 #7: two workers racing for one payout address: one wins, the loser's earnings stay in its own account, the ledger conserves", async () => {
+  it("vault v2: two workers asking at once for one payout address are both vouchered, each its own cumulative under its own payee; the ledger conserves", async () => {
     // Prepare
-    const { store, deps } = await makeDeps();
+    const { store, deps, signer } = await makeDeps();
     for (const id of ["w1", "w2"]) await registerWorker(store, id);
     await earn(store, "w1", 400n, "j1");
     await earn(store, "w2", 700n, "j2");
 
-    // Act: both ask for a voucher to the same address at once
-    const results = await Promise.allSettled([issueVoucher(deps, "w1", ADDR_A), issueVoucher(deps, "w2", ADDR_A)]);
+    // Act: both ask for a voucher to the same address at once (a GPU owner's two agents)
+    const [v1, v2] = await Promise.all([issueVoucher(deps, "w1", ADDR_A), issueVoucher(deps, "w2", ADDR_A)]);
 
-    // Assess
-    const won = results.flatMap((r, i) => (r.status === "fulfilled" ? [i] : []));
-    expect(won).toHaveLength(1);
-    const [winner, loser] = won[0] === 0 ? ["w1", "w2"] : ["w2", "w1"];
-    const lost = results[won[0] === 0 ? 1 : 0] as PromiseRejectedResult;
-    expect(lost.reason).toMatchObject({ status: 409, code: "payout_address_taken" });
-    const earned = { w1: 400n, w2: 700n } as Record<string, bigint>;
-    expect((await getBalance(store, workerAccount(loser))).available).toBe(earned[loser]);
-    expect((await getBalance(store, voucherAccount(loser))).available).toBe(0n);
-    expect((await getBalance(store, voucherAccount(winner))).available).toBe(earned[winner]);
-    expect(await payoutTotals(store, loser)).toMatchObject({ issued: 0n, payoutAddress: undefined });
-    expect((await createChainLedger(store).findIssuedVoucher(ADDR_A))?.workerId).toBe(winner);
+    // Assess: each signed for its own payee, to the shared address, for its own earnings
+    expect([v1, v2]).toMatchObject([
+      { payee: payeeHex("w1"), worker: ADDR_A, cumulative: "400" },
+      { payee: payeeHex("w2"), worker: ADDR_A, cumulative: "700" },
+    ]);
+    expect(signer.signed.map((s) => [s.payee, s.worker, s.cumulative])).toEqual(
+      expect.arrayContaining([
+        [payeeHex("w1"), ADDR_A, 400n],
+        [payeeHex("w2"), ADDR_A, 700n],
+      ]),
+    );
+    const ledger = createChainLedger(store);
+    expect(await ledger.findIssuedVoucher(payeeHex("w1"))).toMatchObject({ workerId: "w1", worker: ADDR_A, cumulative: 400n });
+    expect(await ledger.findIssuedVoucher(payeeHex("w2"))).toMatchObject({ workerId: "w2", worker: ADDR_A, cumulative: 700n });
+    for (const [id, amount] of [["w1", 400n] as const, ["w2", 700n] as const]) {
+      expect((await getBalance(store, workerAccount(id))).available).toBe(0n);
+      expect((await getBalance(store, voucherAccount(id))).available).toBe(amount);
+      expect(await payoutTotals(store, id)).toMatchObject({ issued: amount, payoutAddress: ADDR_A });
+    }
     const total = store
       .scan("accounts")
       .reduce((sum, a) => sum + BigInt((a.available as bigint) ?? 0n) + BigInt((a.held as bigint) ?? 0n), 0n);
     expect(total).toBe(0n);
-    // the loser is free to be paid elsewhere, all of it
-    expect((await issueVoucher(deps, loser, ADDR_B)).cumulative).toBe(String(earned[loser]));
+  });
+
+  it("vault v2: a redemption on a shared address is booked against the payee the vault paid, never the other one", async () => {
+    // Prepare: w1 and w2 vouchered to one address
+    const { store, deps } = await makeDeps();
+    for (const id of ["w1", "w2"]) await registerWorker(store, id);
+    await earn(store, "w1", 400n, "j1");
+    await earn(store, "w2", 700n, "j2");
+    await issueVoucher(deps, "w1", ADDR_A);
+    await issueVoucher(deps, "w2", ADDR_A);
+    const ledger = createChainLedger(store);
+
+    // Act: the vault paid w2's voucher (its payee, to the shared address)
+    const r = await ledger.recordRedemption("cc".repeat(32), { payee: payeeHex("w2"), worker: ADDR_A, cumulative: 700n, due: 700n }, NOW);
+
+    // Assess: booked against w2 alone; w1's vouchered earnings untouched
+    expect(r).toEqual({ result: "applied", paid: 700n, workerId: "w2" });
+    expect(await payoutTotals(store, "w2")).toMatchObject({ redeemed: 700n, unredeemed: 0n });
+    expect(await payoutTotals(store, "w1")).toMatchObject({ redeemed: 0n, unredeemed: 400n });
+    expect(await ledger.redeemed(payeeHex("w1"))).toBe(0n);
   });
 
   it("refuses what it cannot honour, with precise codes, and moves no money", async () => {
@@ -162,10 +188,11 @@ describe("worker payouts (vouchers)", () => {
     expect(await code(issueVoucher(deps, "stranger", ADDR_A))).toBe("403 not_a_worker");
     expect(await code(issueVoucher(deps, "w1", "nope"))).toBe("400 invalid_payout_address");
     expect(await code(issueVoucher(deps, "w1", ADDR_B))).toBe("409 payout_address_mismatch");
-    expect(await code(issueVoucher(deps, "w2", ADDR_A))).toBe("409 payout_address_taken");
     expect(await code(issueVoucher(deps, "idle", ADDR_B))).toBe("409 nothing_earned");
     expect((await getBalance(store, workerAccount("w1"))).available).toBe(50n);
     expect((await getBalance(store, workerAccount("w2"))).available).toBe(100n);
+    // another worker's address is no refusal any more (vault v2: the mark is per payee)
+    expect(await code(issueVoucher(deps, "w2", ADDR_A))).toBe("ok");
     expect((await getBalance(store, voucherAccount("w1"))).available).toBe(100n);
   });
 

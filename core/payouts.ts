@@ -12,18 +12,24 @@
  *
  * So, per worker: earned = wrk.available + issued cumulative; redeemed = issued − vch.available.
  *
- * One payout address per worker: the vault pays `cumulative − paid[address]`, so a cumulative
- * amount only means something for the address it was first issued to. The first voucher binds
- * the address (table "chain", pk=`payout:<workerId>`); another address is refused.
+ * The vault (v2) keeps what it paid per PAYEE (`PayoutWallet(vault, payee)`, payee =
+ * payeeHex(id), core/chain/payee.ts) and pays `cumulative − paid[payee]` to the address the
+ * voucher names. So many payees may share one payout address (a GPU owner's agents, a data
+ * centre's), and nobody can take an address from anyone: there is no address claim.
+ *
+ * One payout address per payee all the same: the first voucher binds it (table "chain",
+ * pk=`payout:<workerId>`) and another is refused (409 payout_address_mismatch). The vault would
+ * pay a later voucher to a new address correctly (the mark is the payee's); the binding is kept
+ * so that a worker key that leaks cannot redirect the earnings it has not yet redeemed, and an
+ * owner who must move them re-registers (the minimal choice; see docs/security.md).
  *
  * One vault: the first voucher binds the store to the signer's vault and any other is refused
  * (503 vault_mismatch; core/chain/vault-binding.ts): a vault deployed afresh starts its payout
  * wallets at 0 and would pay every cumulative here again.
  *
- * One worker per payout address: the address is claimed (the issued-voucher record
- * `voucher:<address>` the watcher routes redemptions by) in the same transaction as the
- * movement, conditional on nobody else holding it. A worker racing another for an address
- * loses before any of its money moves (issue 9 #7): its earnings stay in `wrk:`.
+ * The issued-voucher record the watcher routes redemptions by (`voucher:<payee>`) is written in
+ * the same transaction as the movement and the payout record; two issues racing for one payee
+ * are serialised by the payout record's guard, so the loser's money never moves.
  *
  * The operator is paid its fees the same way (issueOperatorVoucher): one more payee, whose
  * earnings are the fee shards `opr:fees:<k>` (each settlement's operator fee, in its worker's
@@ -32,12 +38,13 @@
  * one vault, one movement per new cumulative). Only the configured operator key may ask.
  */
 import type { Voucher } from "../events/money";
-import { createChainLedger, issuedVoucherKey, OPERATOR_PAYEE_ID, OPERATOR_VOUCHER_ACCOUNT, voucherAccount } from "./chain/store-ledger";
+import { payeeHex } from "./chain/payee";
+import { createChainLedger, issuedVoucherItem, OPERATOR_PAYEE_ID, OPERATOR_VOUCHER_ACCOUNT, voucherAccount } from "./chain/store-ledger";
 import { bindVault } from "./chain/vault-binding";
 import type { CoreDeps } from "./deps";
 import { CocoonError, ConflictError, ForbiddenError, NotAWorkerError, UnavailableError } from "./errors";
 import { applyMovement, getBalance, OPERATOR_FEE_ACCOUNTS, OverdraftError, toBig, workerAccount, type Movement } from "./ledger";
-import { ConditionFailedError, type Store, type WriteOp } from "./ports";
+import { ConditionFailedError, type Store } from "./ports";
 import { RETRY, retryOptimistic } from "./retry";
 import { refuseUnpayable } from "./withdrawals";
 
@@ -49,7 +56,8 @@ export interface VoucherSigner {
   readonly vault: string;
   /** Canonical raw form ("0:<hex>") of a payout address; throws InvalidPayoutAddressError. */
   payoutAddress(address: string): string;
-  sign(v: { worker: string; cumulative: bigint; expiry: number }): Promise<{ signature: string }>;
+  /** `payee`: the on-chain payee (64 hex, payeeHex); `worker`: the payout address the vault pays. */
+  sign(v: { payee: string; worker: string; cumulative: bigint; expiry: number }): Promise<{ signature: string }>;
 }
 
 /** What the payout routes need beyond CoreDeps (optional: absent where payouts are off). */
@@ -64,8 +72,8 @@ export interface PayoutDeps {
 }
 
 /**
- * Who a voucher pays: its identity (on `voucher:<address>`, which the watcher routes redemptions
- * by, on `payout:<id>` and in the movement id), the account its earnings accrue in and its
+ * Who a voucher pays: its identity (on `payout:<id>`, in the movement id, and hashed into the
+ * on-chain payee the vault's mark and `voucher:<payee>` are keyed by), the account its earnings accrue in and its
  * issued-vouchers account (core/chain/store-ledger.ts payeeVoucherAccount must name the same).
  */
 interface Payee {
@@ -184,12 +192,13 @@ async function issuePayeeVoucher(
   o: { ttlSeconds?: number },
 ): Promise<VoucherView> {
   const workerId = payee.id;
+  const onChain = payeeHex(workerId);
   const signer = deps.voucherSigner;
   if (!signer) throw new UnavailableError("payouts_unavailable", "this coordinator has no voucher signing key configured; payouts are off");
   // the cumulatives and payout marks here are the bound vault's: another vault would pay them again
   await bindVault(deps.store, signer.vault, deps.clock.now());
   const address = signer.payoutAddress(payoutAddress);
-  // before the earnings move to the voucher account and the address is bound to this worker for good
+  // before the earnings move to the voucher account and the address is bound to this payee for good
   refuseUnpayable(address, signer.vault, "payoutAddress");
   const chainLedger = createChainLedger(deps.store);
   const contention = () =>
@@ -200,17 +209,10 @@ async function issuePayeeVoucher(
     if (rec && rec.address !== address) {
       throw new ConflictError(
         "payout_address_mismatch",
-        `${payee.who}'s vouchers are paid to ${rec.address}; ask with that payoutAddress (the vault tracks what it paid per address)`,
+        `${payee.who}'s vouchers are paid to ${rec.address}; ask with that payoutAddress (it is bound by the first voucher)`,
         {
           payoutAddress: rec.address,
         },
-      );
-    }
-    const owner = await chainLedger.findIssuedVoucher(address);
-    if (owner && owner.workerId !== workerId) {
-      throw new ConflictError(
-        "payout_address_taken",
-        `payout address ${address} already receives another payee's vouchers (a worker's or the operator's); use an address of your own`,
       );
     }
     // Each account's debit is what was read, guarded by the balance (applyMovement): a settlement
@@ -245,35 +247,28 @@ async function issuePayeeVoucher(
         item: { ...payoutKey(workerId), workerId, address, cumulative, at: now },
         when: rec ? { kind: "cmp" as const, attr: "cumulative", op: "=" as const, value: prev } : { kind: "notExists" as const },
       };
-      const claim: WriteOp = {
-        op: "put",
-        table: "chain",
-        item: { ...issuedVoucherKey(address), workerId, worker: address, cumulative, expiry, at: now },
-        when: owner
-          ? {
-              kind: "and",
-              all: [
-                { kind: "cmp", attr: "workerId", op: "=", value: workerId },
-                { kind: "cmp", attr: "cumulative", op: "<", value: cumulative },
-              ],
-            }
-          : { kind: "notExists" },
+      // Unguarded: the payout record's guard above already serialises this payee's issues, and
+      // only the one that moved the cumulative from `prev` commits (so the record only grows).
+      const issued = {
+        op: "put" as const,
+        table: "chain" as const,
+        item: issuedVoucherItem({ workerId, payee: onChain, worker: address, cumulative, expiry }, now),
       };
       try {
-        const r = await applyMovement(deps.store, m, [record, claim]);
+        const r = await applyMovement(deps.store, m, [record, issued]);
         if (r === "duplicate") return RETRY; // someone else issued this very amount: re-read and sign it
       } catch (e) {
-        if (e instanceof ConditionFailedError || e instanceof OverdraftError) return RETRY; // raced (for the address too): re-read
+        if (e instanceof ConditionFailedError || e instanceof OverdraftError) return RETRY; // raced: re-read
         throw e;
       }
     }
 
     // Recorded before handing it out, so the watcher can always match the redemption (a no-op
-    // when the claim above wrote it; it covers records from before the claim existed).
-    await chainLedger.recordIssuedVoucher({ workerId, worker: address, cumulative, expiry }, now);
-    const { signature } = await signer.sign({ worker: address, cumulative, expiry });
+    // when the movement above wrote it: a re-issue of the same cumulative).
+    await chainLedger.recordIssuedVoucher({ workerId, payee: onChain, worker: address, cumulative, expiry }, now);
+    const { signature } = await signer.sign({ payee: onChain, worker: address, cumulative, expiry });
     deps.log.info("voucher issued", { workerId, address, cumulative: cumulative.toString(), expiry });
-    return { vault: signer.vault, worker: address, cumulative: cumulative.toString(), expiry, signature };
+    return { vault: signer.vault, payee: onChain, worker: address, cumulative: cumulative.toString(), expiry, signature };
   });
 }
 

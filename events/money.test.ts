@@ -7,6 +7,7 @@ const SIGNATURE = Buffer.alloc(64, 7).toString("base64");
 const ADDRESS = "0:" + "ab".repeat(32);
 const voucher = {
   vault: ADDRESS,
+  payee: "5e".repeat(32),
   worker: "EQCD39VS5jcptHL8vMjEXrzGaRcCVYto7HUn4bpAOg8xqB2N",
   cumulative: "123",
   expiry: 1_800_000_000,
@@ -34,6 +35,9 @@ describe("issue 10: the voucher and withdrawal shapes, checked once by their sch
     ["a negative amount", { cumulative: "-1" }],
     ["an amount as a number", { cumulative: 123 }],
     ["an address that is none", { worker: "nope" }],
+    ["a payee that is not 64 lowercase hex", { payee: "5E".repeat(32) }],
+    ["a short payee", { payee: "5e".repeat(31) }],
+    ["no payee (a vault v1 voucher)", { payee: undefined }],
     ["a fractional expiry", { expiry: 1.5 }],
   ])("a voucher with %s is refused", (_what, change) => {
     expect(Voucher.safeParse({ ...voucher, ...change }).success).toBe(false);

@@ -19,9 +19,14 @@ export const Voucher = /* @__PURE__ */ (() =>
   z.object({
     /** the vault that pays it */
     vault: TonAddress,
-    /** the worker's payout address (the vault pays this wallet) */
+    /**
+     * who earned it on chain: 64 lowercase hex (core/chain/payee.ts payeeHex of the worker's or
+     * the operator's id). The vault keeps what it paid per payee, so payees may share an address.
+     */
+    payee: z.string().regex(/^[0-9a-f]{64}$/),
+    /** the payout address (the vault pays this wallet) */
     worker: TonAddress,
-    /** everything vouchered to this address so far, nanoTON */
+    /** everything vouchered to this payee so far, nanoTON */
     cumulative: NanoTonString,
     /** unix seconds (the vault stores 32 bits) */
     expiry: z.number().int().nonnegative().max(0xffff_ffff),

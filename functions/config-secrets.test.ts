@@ -302,7 +302,7 @@ describe("once per container", () => {
     ssmHolds({ [SEED_PARAM]: SEED });
     for (const [k, v] of Object.entries(signerEnv())) if (v !== undefined) vi.stubEnv(k, v);
     const { lambdaTonDeps } = await import("./deps-ton");
-    const voucher = { worker: "0:" + "cd".repeat(32), cumulative: 5n, expiry: 1_900_000_000 };
+    const voucher = { payee: "ef".repeat(32), worker: "0:" + "cd".repeat(32), cumulative: 5n, expiry: 1_900_000_000 };
 
     // Act
     const deps = (await lambdaTonDeps()) as CoreDeps & PayoutDeps;

@@ -31,6 +31,7 @@ import { type Address, type Transaction, toNano } from "@ton/core";
 import { keyPairFromSeed, type KeyPair } from "@ton/crypto";
 import { getSecureRandomBytes } from "@ton/crypto";
 import {
+  GLOBAL_ID,
   signVoucher as sign,
   signWithdrawal as signW,
   Vault,
@@ -44,6 +45,9 @@ import type { ChainReader } from "../core/chain/ports";
 import type { VoucherSigner } from "../core/payouts";
 import { REDEEM_GAS, SandboxChainReader, WITHDRAW_GAS } from "../functions/adapters/ton-chain";
 import { tonVoucherSigner } from "../functions/adapters/ton-voucher-signer";
+
+/** A payee for tests that sign vouchers by hand: the address's hash (the coordinator's own are payeeUint of an id). */
+export const testPayee = (to: Address): bigint => BigInt("0x" + to.hash.toString("hex"));
 
 export interface ChainSendResult {
   /** the vault's last transaction of the operation (hex): the credit, the payment or the refusal */
@@ -74,8 +78,11 @@ export interface LocalChain {
   ): Promise<ChainSendResult>;
   /** A sandbox wallet by name (created and funded with 1M TON on first use). */
   wallet(name: string): Promise<SandboxContract<TreasuryContract>>;
-  /** Coordinator-signed voucher for a worker payout address (expires in `ttlSeconds`, default 1 day). */
-  signVoucher(worker: Address, cumulative: bigint, ttlSeconds?: number): SignedVoucher;
+  /**
+   * Coordinator-signed voucher paying `payee` (default testPayee(to): a payee of its own per
+   * address) to `to` (expires in `ttlSeconds`, default 1 day).
+   */
+  signVoucher(to: Address, cumulative: bigint, ttlSeconds?: number, payee?: bigint): SignedVoucher;
   /** Coordinator-signed withdrawal at the account's current on-chain seqno. */
   signWithdrawal(accountId: string, to: Address, amount: bigint, ttlSeconds?: number): Promise<SignedWithdrawal>;
   redeem(workerWallet: SandboxContract<TreasuryContract>, voucher: SignedVoucher): Promise<ChainSendResult>;
@@ -84,7 +91,8 @@ export interface LocalChain {
   walletBalance(address: Address): Promise<bigint>;
   /** what the account's wallet recorded (deposited - withdrawn) */
   accountBalance(accountId: string): Promise<bigint>;
-  paid(worker: Address): Promise<bigint>;
+  /** what the vault paid `payee` in all (its payout wallet's mark), to whichever addresses */
+  paid(payee: bigint): Promise<bigint>;
   /** unix seconds as the sandbox sees it */
   nowSeconds(): number;
   /** the coordinator's voucher signer for this vault (core/payouts port) */
@@ -141,7 +149,13 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
   const requesterWallet = await blockchain.treasury("requester");
   const coordinatorSeed = saved ? Buffer.from(saved.coordinatorSeed, "hex") : (opts.coordinatorSeed ?? (await getSecureRandomBytes(32)));
   const coordinator = keyPairFromSeed(coordinatorSeed);
-  const vault = blockchain.openContract(await Vault.createFromConfig({ owner: owner.address, coordinatorKey: coordinator.publicKey }));
+  const vault = blockchain.openContract(
+    await Vault.createFromConfig({
+      owner: owner.address,
+      coordinatorKey: coordinator.publicKey,
+      network: GLOBAL_ID.mainnet, // @ton/sandbox runs mainnet's config (global id -239)
+    }),
+  );
   if (saved && saved.vault !== vault.address.toRawString())
     throw new Error(
       `${opts.stateFile} holds vault ${saved.vault}, but this build's vault (its code and the coordinator's key) is ${vault.address.toRawString()}: the contract changed since the file was written. Delete the folder it is in (its ledger belongs to that chain) to start afresh`,
@@ -263,8 +277,8 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
       );
     },
     wallet: (name) => blockchain.treasury(name),
-    signVoucher: (worker, cumulative, ttl = 86_400) =>
-      sign(coordinator.secretKey, vault.address, { worker, cumulative, expiry: nowSeconds() + ttl }),
+    signVoucher: (to, cumulative, ttl = 86_400, payee = testPayee(to)) =>
+      sign(coordinator.secretKey, vault.address, { payee, to, cumulative, expiry: nowSeconds() + ttl }),
     async signWithdrawal(accountId, to, amount, ttl = 3_600) {
       const account = accountIdToUint(accountId);
       const seqno = await vault.getWithdrawSeqno(account); // read from the account's wallet

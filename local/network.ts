@@ -382,9 +382,10 @@ export function sandboxPayouts(chain: LocalChain, walletName: (owner: string) =>
         throw e;
       }
       const w = await chain.wallet(walletName(owner));
-      const before = await chain.paid(parsed.voucher.worker);
+      // by payee: the vault's mark is the payee's, whatever the address (others may share it)
+      const before = await chain.paid(parsed.voucher.payee);
       const r = await chain.redeem(w, parsed.voucher);
-      const paid = (await chain.paid(parsed.voucher.worker)) - before;
+      const paid = (await chain.paid(parsed.voucher.payee)) - before;
       return { txHash: r.txHash, success: r.success, paid, ...(r.error ? { error: r.error } : {}) };
     },
     async withdraw(owner, json) {

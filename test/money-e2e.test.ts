@@ -7,6 +7,7 @@
  * its end) and measures the chain and the ledger from where it found them, so each runs alone and
  * in any order (issue 14: npm run test:isolation).
  */
+import { payeeUint } from "../core/chain/payee";
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { Address, type Transaction } from "@ton/core";
@@ -174,7 +175,8 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
       expect(req.held).toBe(0n);
       // worker: the vault paid exactly what the ledger says it earned; nothing left owed
       const workerId = agent.workerId;
-      expect(await chain.paid(workerAddress)).toBe(cost);
+      expect(workerAddress.toRawString()).toBe(Address.parse(red.json.voucher.worker).toRawString());
+      expect(await chain.paid(payeeUint(workerId))).toBe(cost);
       expect((await getBalance(net.store, workerAccount(workerId))).available).toBe(0n);
       expect((await getBalance(net.store, voucherAccount(workerId))).available).toBe(0n);
       // chain: the vault holds what was paid in − payouts more than before, less its own gas on
@@ -220,8 +222,7 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
     try {
       const wallet = await signedFetch(net.url, key, "GET", "/v1/dev/wallet");
       const voucher = await signedFetch(net.url, key, "POST", "/v1/agents/voucher", { payoutAddress: wallet.json.address });
-      const workerAddress = Address.parse(wallet.json.address);
-      const paid0 = await chain.paid(workerAddress);
+      const paid0 = await chain.paid(BigInt("0x" + voucher.json.payee));
       const vault0 = await chain.vaultBalance();
       const owed0 = await net.chainLedger.liabilities();
       const status0 = await signedFetch(net.url, key, "GET", "/v1/agents/me");
@@ -236,7 +237,7 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
       expect(replay.status).toBe(409);
       expect(replay.json.error.code).toBe("redeem_rejected");
       expect(replay.json.error.details.exit).toBe("ERR_NOTHING_TO_PAY");
-      expect(await chain.paid(workerAddress)).toBe(paid0);
+      expect(await chain.paid(BigInt("0x" + voucher.json.payee))).toBe(paid0);
       // nothing paid out; the payout wallet's refusal bounced to the vault, which keeps the rest of
       // the sender's gas (a bounce does not say who sent the Redeem)
       const kept = (await chain.vaultBalance()) - vault0;

@@ -5,6 +5,8 @@
  * shows), then the operator's voucher printed, redeemed at the sandbox vault (which pays exactly
  * the fee, once, and status shows it redeemed), and any other key refused with what to do about it.
  */
+import { OPERATOR_PAYEE_ID } from "../core/chain/store-ledger";
+import { payeeUint } from "../core/chain/payee";
 import { join } from "node:path";
 import { Address } from "@ton/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -110,7 +112,7 @@ describe("cocoon operator (local default, registry fee 5 %)", () => {
     expect(json.json.voucher).toMatchObject({ worker: Address.parse(address).toRawString(), cumulative: fee.toString() });
     expect(json.json.voucher.expiry).toBeGreaterThan(Date.now() / 1000);
     expect(Object.keys(json.json.message).sort()).toEqual(["amount", "body", "link", "to"]);
-    expect(await net.chain!.paid(Address.parse(address))).toBe(0n);
+    expect(await net.chain!.paid(payeeUint(OPERATOR_PAYEE_ID))).toBe(0n);
   });
 
   it("operator redeem has the sandbox vault pay exactly the fees, once; asked again there is nothing new to redeem", async () => {
@@ -127,12 +129,13 @@ describe("cocoon operator (local default, registry fee 5 %)", () => {
     expect(red.code, red.err).toBe(0);
     expect(red.json).toMatchObject({ paid: fee.toString(), voucher: { cumulative: fee.toString() } });
     expect(red.json.txHash).toMatch(/\S/);
-    expect(await net.chain!.paid(Address.parse(address))).toBe(fee);
+    expect(red.json.voucher.worker).toBe(Address.parse(address).toRawString());
+    expect(await net.chain!.paid(payeeUint(OPERATOR_PAYEE_ID))).toBe(fee);
     expect(await operatorFeesEarned(net.store)).toBe(0n);
     expect(again.code, again.err).toBe(0);
     expect(again.out).toMatch(/^nothing new to redeem: the vault already paid the voucher/);
     expect(againJson.json).toMatchObject({ paid: "0", alreadyPaid: true });
-    expect(await net.chain!.paid(Address.parse(address))).toBe(fee);
+    expect(await net.chain!.paid(payeeUint(OPERATOR_PAYEE_ID))).toBe(fee);
   }, 60_000);
 
   it("operator status after the redemption: everything vouchered and redeemed, to the bound sandbox wallet", async () => {

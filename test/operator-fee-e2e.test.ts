@@ -96,7 +96,7 @@ describe("operator fee (local default, registry fee 5 %)", () => {
     expect(red.code, red.err).toBe(0);
     expect(red.json).toMatchObject({ paid: (cost - fee).toString() });
     expect(red.json.status).toMatchObject({ earned: (cost - fee).toString(), redeemed: (cost - fee).toString() });
-    expect(await net.chain!.paid(Address.parse(red.json.voucher.worker))).toBe(cost - fee);
+    expect(await net.chain!.paid(BigInt("0x" + red.json.voucher.payee))).toBe(cost - fee);
     expect((await getBalance(net.store, workerAccount(agent.workerId))).available).toBe(0n);
     expect((await getBalance(net.store, operatorFeeAccount(agent.workerId))).available).toBe(fee); // the worker's fee shard
     expect(await operatorFeesEarned(net.store)).toBe(fee);
@@ -143,7 +143,7 @@ describe("operator fee (local default, registry fee 5 %)", () => {
     expect(sent.paid).toBe(fee.toString());
     expect(again.cumulative).toBe(fee.toString());
     expect(replay).toBe("redeem_rejected"); // the vault already paid this cumulative: nothing is paid twice
-    expect(await net.chain!.paid(Address.parse(voucher.worker))).toBe(fee);
+    expect(await net.chain!.paid(BigInt("0x" + voucher.payee))).toBe(fee);
     expect(await operatorFeesEarned(net.store)).toBe(0n);
     expect((await getBalance(net.store, OPERATOR_VOUCHER_ACCOUNT)).available).toBe(0n);
     expect(await net.chainLedger.balance("ext:unmatched")).toEqual({ available: 0n, held: 0n });

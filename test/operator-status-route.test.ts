@@ -105,7 +105,11 @@ describe("GET /v1/operator/status", () => {
 
     // Act
     const afterVoucher = await status(w, operator);
-    await createChainLedger(w.store).recordRedemption("bb".repeat(32), { worker: PAYOUT, cumulative: a.fee, due: a.fee }, w.clock.now());
+    await createChainLedger(w.store).recordRedemption(
+      "bb".repeat(32),
+      { payee: voucher.json.payee, worker: PAYOUT, cumulative: a.fee, due: a.fee },
+      w.clock.now(),
+    );
     const afterRedeem = await status(w, operator);
     const b = await settledJob(w);
     const afterMore = await status(w, operator);

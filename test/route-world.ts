@@ -55,9 +55,9 @@ export function fakeVoucherSigner(): VoucherSigner & { signed: number } {
         throw new InvalidPayoutAddressError(`payoutAddress must be a raw address "0:<64 hex>"`);
       return a;
     },
-    async sign(v: { worker: string; cumulative: bigint; expiry: number }) {
+    async sign(v: { payee: string; worker: string; cumulative: bigint; expiry: number }) {
       s.signed++;
-      return { signature: digest(`v|${v.worker}|${v.cumulative}|${v.expiry}`) };
+      return { signature: digest(`v|${v.payee}|${v.worker}|${v.cumulative}|${v.expiry}`) };
     },
   };
   return s;

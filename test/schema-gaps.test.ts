@@ -116,7 +116,14 @@ describe("the local network's routes", () => {
     // Prepare
     const key = generateSigningKey();
     const vault = net.chain!.vault.address.toRawString();
-    const voucher = { vault, worker: "0:" + "1".repeat(64), cumulative: "1", expiry: 2 ** 32 + 1, signature: "A".repeat(86) + "==" };
+    const voucher = {
+      vault,
+      payee: "2".repeat(64),
+      worker: "0:" + "1".repeat(64),
+      cumulative: "1",
+      expiry: 2 ** 32 + 1,
+      signature: "A".repeat(86) + "==",
+    };
     const policy = (fees: Record<string, number>) => ({
       coordinatorKey: "ab".repeat(32),
       fees: { pricePerToken: "1", promptBps: 1, completionBps: 1, operatorFeeBps: 0, ...fees },

@@ -16,18 +16,27 @@ describe("payoutWalletActive: a first Redeem is told by the payout wallet on cha
     const f = await vaultFixture();
     await f.vault.sendDeposit(f.requester.getSender(), toNano("5"), f.account);
     const [refusedFirst, fresh] = [new Address(0, randomBytes(32)), new Address(0, randomBytes(32))];
-    const deployed = (worker: Address) =>
-      payoutWalletActive(f.blockchain, { vault: f.vault.address.toString(), worker: worker.toString() });
+    // one payee per address (its hash), each paid to that address
+    const payee = (a: Address) => BigInt("0x" + a.hash.toString("hex"));
+    const deployed = (a: Address) => payoutWalletActive(f.blockchain, { vault: f.vault.address.toString(), payee: a.hash.toString("hex") });
     const balance = async (a: Address) => (await f.blockchain.getContract(a)).balance;
     const before = await deployed(refusedFirst);
 
     // Act: a claim above what the vault holds (refused, insolvent), then a Redeem of 1 TON to
     // each address: after the refused claim, and a genuine first one
-    await f.vault.sendRedeem(f.stranger.getSender(), VAULT_MESSAGE_VALUE, f.voucher(toNano("6"), { worker: refusedFirst }));
+    await f.vault.sendRedeem(
+      f.stranger.getSender(),
+      VAULT_MESSAGE_VALUE,
+      f.voucher(toNano("6"), { payee: payee(refusedFirst), to: refusedFirst }),
+    );
     const afterRefused = await deployed(refusedFirst);
     const paidBefore = await balance(refusedFirst);
-    await f.vault.sendRedeem(f.stranger.getSender(), VAULT_MESSAGE_VALUE, f.voucher(toNano("1"), { worker: refusedFirst }));
-    await f.vault.sendRedeem(f.stranger.getSender(), VAULT_MESSAGE_VALUE, f.voucher(toNano("1"), { worker: fresh }));
+    await f.vault.sendRedeem(
+      f.stranger.getSender(),
+      VAULT_MESSAGE_VALUE,
+      f.voucher(toNano("1"), { payee: payee(refusedFirst), to: refusedFirst }),
+    );
+    await f.vault.sendRedeem(f.stranger.getSender(), VAULT_MESSAGE_VALUE, f.voucher(toNano("1"), { payee: payee(fresh), to: fresh }));
 
     // Assess: the refused claim paid nothing but deployed the wallet; the Redeem after it received
     // exactly the reserve more than a first one, so it is no first Redeem

@@ -6,17 +6,18 @@
  */
 import { Address } from "@ton/core";
 import { payoutWalletAddress } from "../contracts/vault";
+import { payeeHexToUint } from "../core/chain/payee";
 import { TonEndpoint } from "../events/common";
 import type { Voucher } from "../events/money";
 import type { ProviderFactory } from "./anchor";
 
 /**
- * Whether `v`'s payout wallet (the vault's child for `v.worker`) is deployed and active. Not when
+ * Whether `v`'s payout wallet (the vault's child for `v.payee`) is deployed and active. Not when
  * frozen for unpaid storage (about 30 years idle): the vault sends only the initial StateInit,
  * which does not match a frozen wallet's, so nothing it sends unfreezes it (docs/security.md).
  */
-export async function payoutWalletActive(chain: ProviderFactory, v: Pick<Voucher, "vault" | "worker">): Promise<boolean> {
-  const address = await payoutWalletAddress(Address.parse(v.vault), Address.parse(v.worker));
+export async function payoutWalletActive(chain: ProviderFactory, v: Pick<Voucher, "vault" | "payee">): Promise<boolean> {
+  const address = await payoutWalletAddress(Address.parse(v.vault), payeeHexToUint(v.payee));
   return (await chain.provider(address).getState()).state.type === "active";
 }
 
@@ -27,7 +28,7 @@ export async function payoutWalletActive(chain: ProviderFactory, v: Pick<Voucher
  */
 export async function toncenterPayoutWalletActive(
   o: { endpoint?: string | undefined; apiKey?: string | undefined },
-  v: Pick<Voucher, "vault" | "worker">,
+  v: Pick<Voucher, "vault" | "payee">,
 ): Promise<boolean | undefined> {
   const endpoint = TonEndpoint.safeParse(o.endpoint);
   if (o.endpoint === undefined || !endpoint.success) return undefined;

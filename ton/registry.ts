@@ -9,6 +9,7 @@
 import { Address } from "@ton/core";
 import { voucherHash, withdrawalHash } from "../contracts/vault";
 import { accountIdToUint } from "../core/chain/account";
+import { payeeHexToUint } from "../core/chain/payee";
 import { verifySignature } from "../core/crypto/keys";
 import type { Voucher } from "../events/money";
 import type { SignedWithdrawalView } from "../events/withdrawals";
@@ -53,7 +54,8 @@ export function withdrawalSignedBy(w: SignedWithdrawalView, coordinatorKey: stri
 export function voucherSignedBy(v: Voucher, coordinatorKey: string): boolean {
   try {
     const hash = voucherHash(Address.parse(v.vault), {
-      worker: Address.parse(v.worker),
+      payee: payeeHexToUint(v.payee),
+      to: Address.parse(v.worker),
       cumulative: BigInt(v.cumulative),
       expiry: v.expiry,
     });

@@ -1,5 +1,5 @@
 /**
- * `cocoon operator redeem` of less than the vault's Redeem costs in network fees (≈ 0.0101 TON,
+ * `cocoon operator redeem` of less than the vault's Redeem costs in network fees (≈ 0.0107 TON,
  * contracts/gas.json): a warning on stderr and `feeWarning` in --json, as `cocoon-agent redeem`
  * gives (it printed the Redeem to send, 0.05 TON of gas attached, and nothing of the fees).
  */
@@ -65,7 +65,7 @@ describe("cocoon operator redeem of less than the Redeem's network fees", () => 
       "what its status books as redeemed taken off (a later Redeem)",
       3_000_000_000n,
       3_000_000_000n - 2_000_000n,
-      /\(0\.010118384 TON of network fees and ≈ 0\.0038676 TON for the sending wallet\)/,
+      /\(0\.010725316 TON of network fees and ≈ 0\.0041524 TON for the sending wallet\)/,
       { fees: redeemCost(false).toString(), first: false },
     ],
     [
@@ -80,7 +80,7 @@ describe("cocoon operator redeem of less than the Redeem's network fees", () => 
     const { text, json } = await redeem(await standIn(cumulative, redeemed));
     // Assess
     expect([text.code, json.code], text.err).toEqual([0, 0]);
-    expect(text.err).toMatch(/^warning \[redeem_below_fee\]: this Redeem pays 0\.002 TON due, less than the ≈ 0\.013985984 TON it costs /);
+    expect(text.err).toMatch(/^warning \[redeem_below_fee\]: this Redeem pays 0\.002 TON due, less than the ≈ 0\.014877716 TON it costs /);
     expect(text.err).toMatch(why);
     expect(text.out).toContain("NOT paid yet");
     expect(JSON.parse(json.out)).toMatchObject({ sendYourself: true, feeWarning: { code: "redeem_below_fee", due: "2000000", ...fees } });
@@ -88,20 +88,20 @@ describe("cocoon operator redeem of less than the Redeem's network fees", () => 
   });
 
   it("a first Redeem (its status books nothing redeemed: it deploys the payout wallet) counts the wallet's 0.002 TON reserve", async () => {
-    // Act: 0.014 TON due: above the vault's fees and a later Redeem's cost, below a first one's
-    const { text, json } = await redeem(await standIn(14_000_000n, 0n));
+    // Act: 0.016 TON due: above the vault's fees and a later Redeem's cost, below a first one's
+    const { text, json } = await redeem(await standIn(16_000_000n, 0n));
     // Assess
     expect(text.err).toMatch(
-      /^warning \[redeem_below_fee\]: this Redeem pays 0\.014 TON due, less than the ≈ 0\.015985984 TON it costs \(a first Redeem to this address: .*, and 0\.002 TON kept by the payout wallet it deploys\)/,
+      /^warning \[redeem_below_fee\]: this Redeem pays 0\.016 TON due, less than the ≈ 0\.016877716 TON it costs \(a first Redeem to this address: .*, and 0\.002 TON kept by the payout wallet it deploys\)/,
     );
-    expect(JSON.parse(json.out)).toMatchObject({ feeWarning: { due: "14000000", fees: redeemCost(true).toString(), first: true } });
+    expect(JSON.parse(json.out)).toMatchObject({ feeWarning: { due: "16000000", fees: redeemCost(true).toString(), first: true } });
   });
 
   it("nothing booked redeemed, but the payout wallet deployed on chain (a claim the vault refused): a later Redeem's cost; undeployed: a first one's", async () => {
-    // Prepare: 0.014 TON due, nothing booked: below a first Redeem's ≈ 0.0157, above a later one's ≈ 0.0137
-    const refused = await standIn(14_000_000n, 0n);
+    // Prepare: 0.016 TON due, nothing booked: below a first Redeem's ≈ 0.0169, above a later one's ≈ 0.0149
+    const refused = await standIn(16_000_000n, 0n);
     const deployed = await toncenterStandIn(refused.voucher, "active");
-    const fresh = await standIn(14_000_000n, 0n);
+    const fresh = await standIn(16_000_000n, 0n);
     const undeployed = await toncenterStandIn(fresh.voucher, "uninitialized");
     try {
       // Act

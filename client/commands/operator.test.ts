@@ -21,6 +21,7 @@ import { runCli } from "../../api-client/cli-testing";
 const PAYOUT = new Address(0, randomBytes(32)).toString({ bounceable: false });
 const voucher: Voucher = {
   vault: new Address(0, randomBytes(32)).toString(),
+  payee: randomBytes(32).toString("hex"),
   worker: PAYOUT,
   cumulative: "125000000",
   expiry: 1_900_000_000,

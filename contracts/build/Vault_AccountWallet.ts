@@ -738,7 +738,8 @@ export function dictValueParserWithdraw(): DictionaryValue<Withdraw> {
 
 export type Redeem = {
     $$type: 'Redeem';
-    worker: Address;
+    payee: bigint;
+    to: Address;
     cumulative: bigint;
     expiry: bigint;
     signature: Buffer;
@@ -748,42 +749,50 @@ export function storeRedeem(src: Redeem) {
     return (builder: Builder) => {
         const b_0 = builder;
         b_0.storeUint(1797196803, 32);
-        b_0.storeAddress(src.worker);
+        b_0.storeUint(src.payee, 256);
+        b_0.storeAddress(src.to);
         b_0.storeCoins(src.cumulative);
         b_0.storeUint(src.expiry, 32);
-        b_0.storeBuffer(src.signature);
+        const b_1 = new Builder();
+        b_1.storeBuffer(src.signature);
+        b_0.storeRef(b_1.endCell());
     };
 }
 
 export function loadRedeem(slice: Slice) {
     const sc_0 = slice;
     if (sc_0.loadUint(32) !== 1797196803) { throw Error('Invalid prefix'); }
-    const _worker = sc_0.loadAddress();
+    const _payee = sc_0.loadUintBig(256);
+    const _to = sc_0.loadAddress();
     const _cumulative = sc_0.loadCoins();
     const _expiry = sc_0.loadUintBig(32);
-    const _signature = sc_0.loadBuffer(64);
-    return { $$type: 'Redeem' as const, worker: _worker, cumulative: _cumulative, expiry: _expiry, signature: _signature };
+    const sc_1 = sc_0.loadRef().beginParse();
+    const _signature = sc_1.loadBuffer(64);
+    return { $$type: 'Redeem' as const, payee: _payee, to: _to, cumulative: _cumulative, expiry: _expiry, signature: _signature };
 }
 
 export function loadTupleRedeem(source: TupleReader) {
-    const _worker = source.readAddress();
+    const _payee = source.readBigNumber();
+    const _to = source.readAddress();
     const _cumulative = source.readBigNumber();
     const _expiry = source.readBigNumber();
     const _signature = source.readBuffer();
-    return { $$type: 'Redeem' as const, worker: _worker, cumulative: _cumulative, expiry: _expiry, signature: _signature };
+    return { $$type: 'Redeem' as const, payee: _payee, to: _to, cumulative: _cumulative, expiry: _expiry, signature: _signature };
 }
 
 export function loadGetterTupleRedeem(source: TupleReader) {
-    const _worker = source.readAddress();
+    const _payee = source.readBigNumber();
+    const _to = source.readAddress();
     const _cumulative = source.readBigNumber();
     const _expiry = source.readBigNumber();
     const _signature = source.readBuffer();
-    return { $$type: 'Redeem' as const, worker: _worker, cumulative: _cumulative, expiry: _expiry, signature: _signature };
+    return { $$type: 'Redeem' as const, payee: _payee, to: _to, cumulative: _cumulative, expiry: _expiry, signature: _signature };
 }
 
 export function storeTupleRedeem(source: Redeem) {
     const builder = new TupleBuilder();
-    builder.writeAddress(source.worker);
+    builder.writeNumber(source.payee);
+    builder.writeAddress(source.to);
     builder.writeNumber(source.cumulative);
     builder.writeNumber(source.expiry);
     builder.writeBuffer(source.signature);
@@ -1152,6 +1161,7 @@ export function dictValueParserDebitApproved(): DictionaryValue<DebitApproved> {
 export type Claim = {
     $$type: 'Claim';
     cumulative: bigint;
+    to: Address;
 }
 
 export function storeClaim(src: Claim) {
@@ -1159,6 +1169,7 @@ export function storeClaim(src: Claim) {
         const b_0 = builder;
         b_0.storeUint(1797196821, 32);
         b_0.storeCoins(src.cumulative);
+        b_0.storeAddress(src.to);
     };
 }
 
@@ -1166,22 +1177,26 @@ export function loadClaim(slice: Slice) {
     const sc_0 = slice;
     if (sc_0.loadUint(32) !== 1797196821) { throw Error('Invalid prefix'); }
     const _cumulative = sc_0.loadCoins();
-    return { $$type: 'Claim' as const, cumulative: _cumulative };
+    const _to = sc_0.loadAddress();
+    return { $$type: 'Claim' as const, cumulative: _cumulative, to: _to };
 }
 
 export function loadTupleClaim(source: TupleReader) {
     const _cumulative = source.readBigNumber();
-    return { $$type: 'Claim' as const, cumulative: _cumulative };
+    const _to = source.readAddress();
+    return { $$type: 'Claim' as const, cumulative: _cumulative, to: _to };
 }
 
 export function loadGetterTupleClaim(source: TupleReader) {
     const _cumulative = source.readBigNumber();
-    return { $$type: 'Claim' as const, cumulative: _cumulative };
+    const _to = source.readAddress();
+    return { $$type: 'Claim' as const, cumulative: _cumulative, to: _to };
 }
 
 export function storeTupleClaim(source: Claim) {
     const builder = new TupleBuilder();
     builder.writeNumber(source.cumulative);
+    builder.writeAddress(source.to);
     return builder.build();
 }
 
@@ -1200,7 +1215,8 @@ export type ClaimApproved = {
     $$type: 'ClaimApproved';
     due: bigint;
     cumulative: bigint;
-    worker: Address;
+    payee: bigint;
+    to: Address;
 }
 
 export function storeClaimApproved(src: ClaimApproved) {
@@ -1209,7 +1225,8 @@ export function storeClaimApproved(src: ClaimApproved) {
         b_0.storeUint(1797196822, 32);
         b_0.storeCoins(src.due);
         b_0.storeCoins(src.cumulative);
-        b_0.storeAddress(src.worker);
+        b_0.storeUint(src.payee, 256);
+        b_0.storeAddress(src.to);
     };
 }
 
@@ -1218,29 +1235,33 @@ export function loadClaimApproved(slice: Slice) {
     if (sc_0.loadUint(32) !== 1797196822) { throw Error('Invalid prefix'); }
     const _due = sc_0.loadCoins();
     const _cumulative = sc_0.loadCoins();
-    const _worker = sc_0.loadAddress();
-    return { $$type: 'ClaimApproved' as const, due: _due, cumulative: _cumulative, worker: _worker };
+    const _payee = sc_0.loadUintBig(256);
+    const _to = sc_0.loadAddress();
+    return { $$type: 'ClaimApproved' as const, due: _due, cumulative: _cumulative, payee: _payee, to: _to };
 }
 
 export function loadTupleClaimApproved(source: TupleReader) {
     const _due = source.readBigNumber();
     const _cumulative = source.readBigNumber();
-    const _worker = source.readAddress();
-    return { $$type: 'ClaimApproved' as const, due: _due, cumulative: _cumulative, worker: _worker };
+    const _payee = source.readBigNumber();
+    const _to = source.readAddress();
+    return { $$type: 'ClaimApproved' as const, due: _due, cumulative: _cumulative, payee: _payee, to: _to };
 }
 
 export function loadGetterTupleClaimApproved(source: TupleReader) {
     const _due = source.readBigNumber();
     const _cumulative = source.readBigNumber();
-    const _worker = source.readAddress();
-    return { $$type: 'ClaimApproved' as const, due: _due, cumulative: _cumulative, worker: _worker };
+    const _payee = source.readBigNumber();
+    const _to = source.readAddress();
+    return { $$type: 'ClaimApproved' as const, due: _due, cumulative: _cumulative, payee: _payee, to: _to };
 }
 
 export function storeTupleClaimApproved(source: ClaimApproved) {
     const builder = new TupleBuilder();
     builder.writeNumber(source.due);
     builder.writeNumber(source.cumulative);
-    builder.writeAddress(source.worker);
+    builder.writeNumber(source.payee);
+    builder.writeAddress(source.to);
     return builder.build();
 }
 
@@ -1386,6 +1407,7 @@ export type Vault$Data = {
     owner: Address;
     coordinatorKey: bigint;
     nonce: bigint;
+    network: bigint;
     totalDeposited: bigint;
     totalWithdrawn: bigint;
     totalPaid: bigint;
@@ -1401,6 +1423,7 @@ export function storeVault$Data(src: Vault$Data) {
         b_0.storeAddress(src.owner);
         b_0.storeUint(src.coordinatorKey, 256);
         b_0.storeUint(src.nonce, 32);
+        b_0.storeInt(src.network, 32);
         b_0.storeCoins(src.totalDeposited);
         b_0.storeCoins(src.totalWithdrawn);
         b_0.storeCoins(src.totalPaid);
@@ -1418,6 +1441,7 @@ export function loadVault$Data(slice: Slice) {
     const _owner = sc_0.loadAddress();
     const _coordinatorKey = sc_0.loadUintBig(256);
     const _nonce = sc_0.loadUintBig(32);
+    const _network = sc_0.loadIntBig(32);
     const _totalDeposited = sc_0.loadCoins();
     const _totalWithdrawn = sc_0.loadCoins();
     const _totalPaid = sc_0.loadCoins();
@@ -1426,13 +1450,14 @@ export function loadVault$Data(slice: Slice) {
     const _totalFees = sc_1.loadCoins();
     const _nextQuery = sc_1.loadUintBig(64);
     const _inflight = Dictionary.load(Dictionary.Keys.BigUint(64), Dictionary.Values.Address(), sc_1);
-    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
+    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, network: _network, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
 }
 
 export function loadTupleVault$Data(source: TupleReader) {
     const _owner = source.readAddress();
     const _coordinatorKey = source.readBigNumber();
     const _nonce = source.readBigNumber();
+    const _network = source.readBigNumber();
     const _totalDeposited = source.readBigNumber();
     const _totalWithdrawn = source.readBigNumber();
     const _totalPaid = source.readBigNumber();
@@ -1440,13 +1465,14 @@ export function loadTupleVault$Data(source: TupleReader) {
     const _totalFees = source.readBigNumber();
     const _nextQuery = source.readBigNumber();
     const _inflight = Dictionary.loadDirect(Dictionary.Keys.BigUint(64), Dictionary.Values.Address(), source.readCellOpt());
-    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
+    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, network: _network, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
 }
 
 export function loadGetterTupleVault$Data(source: TupleReader) {
     const _owner = source.readAddress();
     const _coordinatorKey = source.readBigNumber();
     const _nonce = source.readBigNumber();
+    const _network = source.readBigNumber();
     const _totalDeposited = source.readBigNumber();
     const _totalWithdrawn = source.readBigNumber();
     const _totalPaid = source.readBigNumber();
@@ -1454,7 +1480,7 @@ export function loadGetterTupleVault$Data(source: TupleReader) {
     const _totalFees = source.readBigNumber();
     const _nextQuery = source.readBigNumber();
     const _inflight = Dictionary.loadDirect(Dictionary.Keys.BigUint(64), Dictionary.Values.Address(), source.readCellOpt());
-    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
+    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, network: _network, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
 }
 
 export function storeTupleVault$Data(source: Vault$Data) {
@@ -1462,6 +1488,7 @@ export function storeTupleVault$Data(source: Vault$Data) {
     builder.writeAddress(source.owner);
     builder.writeNumber(source.coordinatorKey);
     builder.writeNumber(source.nonce);
+    builder.writeNumber(source.network);
     builder.writeNumber(source.totalDeposited);
     builder.writeNumber(source.totalWithdrawn);
     builder.writeNumber(source.totalPaid);
@@ -1555,7 +1582,7 @@ export function dictValueParserAccountWallet$Data(): DictionaryValue<AccountWall
 export type PayoutWallet$Data = {
     $$type: 'PayoutWallet$Data';
     vault: Address;
-    worker: Address;
+    payee: bigint;
     paid: bigint;
 }
 
@@ -1563,7 +1590,7 @@ export function storePayoutWallet$Data(src: PayoutWallet$Data) {
     return (builder: Builder) => {
         const b_0 = builder;
         b_0.storeAddress(src.vault);
-        b_0.storeAddress(src.worker);
+        b_0.storeUint(src.payee, 256);
         b_0.storeCoins(src.paid);
     };
 }
@@ -1571,29 +1598,29 @@ export function storePayoutWallet$Data(src: PayoutWallet$Data) {
 export function loadPayoutWallet$Data(slice: Slice) {
     const sc_0 = slice;
     const _vault = sc_0.loadAddress();
-    const _worker = sc_0.loadAddress();
+    const _payee = sc_0.loadUintBig(256);
     const _paid = sc_0.loadCoins();
-    return { $$type: 'PayoutWallet$Data' as const, vault: _vault, worker: _worker, paid: _paid };
+    return { $$type: 'PayoutWallet$Data' as const, vault: _vault, payee: _payee, paid: _paid };
 }
 
 export function loadTuplePayoutWallet$Data(source: TupleReader) {
     const _vault = source.readAddress();
-    const _worker = source.readAddress();
+    const _payee = source.readBigNumber();
     const _paid = source.readBigNumber();
-    return { $$type: 'PayoutWallet$Data' as const, vault: _vault, worker: _worker, paid: _paid };
+    return { $$type: 'PayoutWallet$Data' as const, vault: _vault, payee: _payee, paid: _paid };
 }
 
 export function loadGetterTuplePayoutWallet$Data(source: TupleReader) {
     const _vault = source.readAddress();
-    const _worker = source.readAddress();
+    const _payee = source.readBigNumber();
     const _paid = source.readBigNumber();
-    return { $$type: 'PayoutWallet$Data' as const, vault: _vault, worker: _worker, paid: _paid };
+    return { $$type: 'PayoutWallet$Data' as const, vault: _vault, payee: _payee, paid: _paid };
 }
 
 export function storeTuplePayoutWallet$Data(source: PayoutWallet$Data) {
     const builder = new TupleBuilder();
     builder.writeAddress(source.vault);
-    builder.writeAddress(source.worker);
+    builder.writeNumber(source.payee);
     builder.writeNumber(source.paid);
     return builder.build();
 }
@@ -1728,20 +1755,20 @@ const AccountWallet_types: ABIType[] = [
     {"name":"BasechainAddress","header":null,"fields":[{"name":"hash","type":{"kind":"simple","type":"int","optional":true,"format":257}}]},
     {"name":"Deposit","header":1797196801,"fields":[{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}}]},
     {"name":"Withdraw","header":1797196802,"fields":[{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"signature","type":{"kind":"simple","type":"fixed-bytes","optional":false,"format":64}}]},
-    {"name":"Redeem","header":1797196803,"fields":[{"name":"worker","type":{"kind":"simple","type":"address","optional":false}},{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"signature","type":{"kind":"simple","type":"fixed-bytes","optional":false,"format":64}}]},
+    {"name":"Redeem","header":1797196803,"fields":[{"name":"payee","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}},{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"signature","type":{"kind":"simple","type":"fixed-bytes","optional":false,"format":64}}]},
     {"name":"SetCoordinatorKey","header":1797196804,"fields":[{"name":"key","type":{"kind":"simple","type":"uint","optional":false,"format":256}}]},
     {"name":"DepositCredited","header":1797196929,"fields":[{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"CreditAccount","header":1797196817,"fields":[{"name":"queryId","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"AccountCredited","header":1797196818,"fields":[{"name":"queryId","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"Debit","header":1797196819,"fields":[{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}}]},
     {"name":"DebitApproved","header":1797196820,"fields":[{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
-    {"name":"Claim","header":1797196821,"fields":[{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
-    {"name":"ClaimApproved","header":1797196822,"fields":[{"name":"due","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"worker","type":{"kind":"simple","type":"address","optional":false}}]},
+    {"name":"Claim","header":1797196821,"fields":[{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}}]},
+    {"name":"ClaimApproved","header":1797196822,"fields":[{"name":"due","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"payee","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}}]},
     {"name":"Totals","header":null,"fields":[{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"paid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"toppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"fees","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"AccountState","header":null,"fields":[{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
-    {"name":"Vault$Data","header":null,"fields":[{"name":"owner","type":{"kind":"simple","type":"address","optional":false}},{"name":"coordinatorKey","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"nonce","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"totalDeposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalWithdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalPaid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalToppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalFees","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"nextQuery","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"inflight","type":{"kind":"dict","key":"uint","keyFormat":64,"value":"address"}}]},
+    {"name":"Vault$Data","header":null,"fields":[{"name":"owner","type":{"kind":"simple","type":"address","optional":false}},{"name":"coordinatorKey","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"nonce","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"network","type":{"kind":"simple","type":"int","optional":false,"format":32}},{"name":"totalDeposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalWithdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalPaid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalToppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalFees","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"nextQuery","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"inflight","type":{"kind":"dict","key":"uint","keyFormat":64,"value":"address"}}]},
     {"name":"AccountWallet$Data","header":null,"fields":[{"name":"vault","type":{"kind":"simple","type":"address","optional":false}},{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
-    {"name":"PayoutWallet$Data","header":null,"fields":[{"name":"vault","type":{"kind":"simple","type":"address","optional":false}},{"name":"worker","type":{"kind":"simple","type":"address","optional":false}},{"name":"paid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
+    {"name":"PayoutWallet$Data","header":null,"fields":[{"name":"vault","type":{"kind":"simple","type":"address","optional":false}},{"name":"payee","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"paid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
 ]
 
 const AccountWallet_opcodes = {
@@ -1790,8 +1817,9 @@ export const ERR_NOT_VAULT = 1012n;
 export const ERR_NOT_WALLET = 1013n;
 export const ERR_UNKNOWN_DEPOSIT = 1014n;
 export const ERR_LOW_VALUE = 1015n;
+export const ERR_WRONG_NETWORK = 1016n;
 export const TAG_WITHDRAW = 1668249393n;
-export const TAG_VOUCHER = 1668249137n;
+export const TAG_VOUCHER = 1668249138n;
 export const DEPOSIT_PREFIX = 7234312000420541498n;
 export const DEPOSIT_FEE = 25000000n;
 export const MIN_DEPOSIT = 100000000n;

@@ -738,7 +738,8 @@ export function dictValueParserWithdraw(): DictionaryValue<Withdraw> {
 
 export type Redeem = {
     $$type: 'Redeem';
-    worker: Address;
+    payee: bigint;
+    to: Address;
     cumulative: bigint;
     expiry: bigint;
     signature: Buffer;
@@ -748,42 +749,50 @@ export function storeRedeem(src: Redeem) {
     return (builder: Builder) => {
         const b_0 = builder;
         b_0.storeUint(1797196803, 32);
-        b_0.storeAddress(src.worker);
+        b_0.storeUint(src.payee, 256);
+        b_0.storeAddress(src.to);
         b_0.storeCoins(src.cumulative);
         b_0.storeUint(src.expiry, 32);
-        b_0.storeBuffer(src.signature);
+        const b_1 = new Builder();
+        b_1.storeBuffer(src.signature);
+        b_0.storeRef(b_1.endCell());
     };
 }
 
 export function loadRedeem(slice: Slice) {
     const sc_0 = slice;
     if (sc_0.loadUint(32) !== 1797196803) { throw Error('Invalid prefix'); }
-    const _worker = sc_0.loadAddress();
+    const _payee = sc_0.loadUintBig(256);
+    const _to = sc_0.loadAddress();
     const _cumulative = sc_0.loadCoins();
     const _expiry = sc_0.loadUintBig(32);
-    const _signature = sc_0.loadBuffer(64);
-    return { $$type: 'Redeem' as const, worker: _worker, cumulative: _cumulative, expiry: _expiry, signature: _signature };
+    const sc_1 = sc_0.loadRef().beginParse();
+    const _signature = sc_1.loadBuffer(64);
+    return { $$type: 'Redeem' as const, payee: _payee, to: _to, cumulative: _cumulative, expiry: _expiry, signature: _signature };
 }
 
 export function loadTupleRedeem(source: TupleReader) {
-    const _worker = source.readAddress();
+    const _payee = source.readBigNumber();
+    const _to = source.readAddress();
     const _cumulative = source.readBigNumber();
     const _expiry = source.readBigNumber();
     const _signature = source.readBuffer();
-    return { $$type: 'Redeem' as const, worker: _worker, cumulative: _cumulative, expiry: _expiry, signature: _signature };
+    return { $$type: 'Redeem' as const, payee: _payee, to: _to, cumulative: _cumulative, expiry: _expiry, signature: _signature };
 }
 
 export function loadGetterTupleRedeem(source: TupleReader) {
-    const _worker = source.readAddress();
+    const _payee = source.readBigNumber();
+    const _to = source.readAddress();
     const _cumulative = source.readBigNumber();
     const _expiry = source.readBigNumber();
     const _signature = source.readBuffer();
-    return { $$type: 'Redeem' as const, worker: _worker, cumulative: _cumulative, expiry: _expiry, signature: _signature };
+    return { $$type: 'Redeem' as const, payee: _payee, to: _to, cumulative: _cumulative, expiry: _expiry, signature: _signature };
 }
 
 export function storeTupleRedeem(source: Redeem) {
     const builder = new TupleBuilder();
-    builder.writeAddress(source.worker);
+    builder.writeNumber(source.payee);
+    builder.writeAddress(source.to);
     builder.writeNumber(source.cumulative);
     builder.writeNumber(source.expiry);
     builder.writeBuffer(source.signature);
@@ -1152,6 +1161,7 @@ export function dictValueParserDebitApproved(): DictionaryValue<DebitApproved> {
 export type Claim = {
     $$type: 'Claim';
     cumulative: bigint;
+    to: Address;
 }
 
 export function storeClaim(src: Claim) {
@@ -1159,6 +1169,7 @@ export function storeClaim(src: Claim) {
         const b_0 = builder;
         b_0.storeUint(1797196821, 32);
         b_0.storeCoins(src.cumulative);
+        b_0.storeAddress(src.to);
     };
 }
 
@@ -1166,22 +1177,26 @@ export function loadClaim(slice: Slice) {
     const sc_0 = slice;
     if (sc_0.loadUint(32) !== 1797196821) { throw Error('Invalid prefix'); }
     const _cumulative = sc_0.loadCoins();
-    return { $$type: 'Claim' as const, cumulative: _cumulative };
+    const _to = sc_0.loadAddress();
+    return { $$type: 'Claim' as const, cumulative: _cumulative, to: _to };
 }
 
 export function loadTupleClaim(source: TupleReader) {
     const _cumulative = source.readBigNumber();
-    return { $$type: 'Claim' as const, cumulative: _cumulative };
+    const _to = source.readAddress();
+    return { $$type: 'Claim' as const, cumulative: _cumulative, to: _to };
 }
 
 export function loadGetterTupleClaim(source: TupleReader) {
     const _cumulative = source.readBigNumber();
-    return { $$type: 'Claim' as const, cumulative: _cumulative };
+    const _to = source.readAddress();
+    return { $$type: 'Claim' as const, cumulative: _cumulative, to: _to };
 }
 
 export function storeTupleClaim(source: Claim) {
     const builder = new TupleBuilder();
     builder.writeNumber(source.cumulative);
+    builder.writeAddress(source.to);
     return builder.build();
 }
 
@@ -1200,7 +1215,8 @@ export type ClaimApproved = {
     $$type: 'ClaimApproved';
     due: bigint;
     cumulative: bigint;
-    worker: Address;
+    payee: bigint;
+    to: Address;
 }
 
 export function storeClaimApproved(src: ClaimApproved) {
@@ -1209,7 +1225,8 @@ export function storeClaimApproved(src: ClaimApproved) {
         b_0.storeUint(1797196822, 32);
         b_0.storeCoins(src.due);
         b_0.storeCoins(src.cumulative);
-        b_0.storeAddress(src.worker);
+        b_0.storeUint(src.payee, 256);
+        b_0.storeAddress(src.to);
     };
 }
 
@@ -1218,29 +1235,33 @@ export function loadClaimApproved(slice: Slice) {
     if (sc_0.loadUint(32) !== 1797196822) { throw Error('Invalid prefix'); }
     const _due = sc_0.loadCoins();
     const _cumulative = sc_0.loadCoins();
-    const _worker = sc_0.loadAddress();
-    return { $$type: 'ClaimApproved' as const, due: _due, cumulative: _cumulative, worker: _worker };
+    const _payee = sc_0.loadUintBig(256);
+    const _to = sc_0.loadAddress();
+    return { $$type: 'ClaimApproved' as const, due: _due, cumulative: _cumulative, payee: _payee, to: _to };
 }
 
 export function loadTupleClaimApproved(source: TupleReader) {
     const _due = source.readBigNumber();
     const _cumulative = source.readBigNumber();
-    const _worker = source.readAddress();
-    return { $$type: 'ClaimApproved' as const, due: _due, cumulative: _cumulative, worker: _worker };
+    const _payee = source.readBigNumber();
+    const _to = source.readAddress();
+    return { $$type: 'ClaimApproved' as const, due: _due, cumulative: _cumulative, payee: _payee, to: _to };
 }
 
 export function loadGetterTupleClaimApproved(source: TupleReader) {
     const _due = source.readBigNumber();
     const _cumulative = source.readBigNumber();
-    const _worker = source.readAddress();
-    return { $$type: 'ClaimApproved' as const, due: _due, cumulative: _cumulative, worker: _worker };
+    const _payee = source.readBigNumber();
+    const _to = source.readAddress();
+    return { $$type: 'ClaimApproved' as const, due: _due, cumulative: _cumulative, payee: _payee, to: _to };
 }
 
 export function storeTupleClaimApproved(source: ClaimApproved) {
     const builder = new TupleBuilder();
     builder.writeNumber(source.due);
     builder.writeNumber(source.cumulative);
-    builder.writeAddress(source.worker);
+    builder.writeNumber(source.payee);
+    builder.writeAddress(source.to);
     return builder.build();
 }
 
@@ -1386,6 +1407,7 @@ export type Vault$Data = {
     owner: Address;
     coordinatorKey: bigint;
     nonce: bigint;
+    network: bigint;
     totalDeposited: bigint;
     totalWithdrawn: bigint;
     totalPaid: bigint;
@@ -1401,6 +1423,7 @@ export function storeVault$Data(src: Vault$Data) {
         b_0.storeAddress(src.owner);
         b_0.storeUint(src.coordinatorKey, 256);
         b_0.storeUint(src.nonce, 32);
+        b_0.storeInt(src.network, 32);
         b_0.storeCoins(src.totalDeposited);
         b_0.storeCoins(src.totalWithdrawn);
         b_0.storeCoins(src.totalPaid);
@@ -1418,6 +1441,7 @@ export function loadVault$Data(slice: Slice) {
     const _owner = sc_0.loadAddress();
     const _coordinatorKey = sc_0.loadUintBig(256);
     const _nonce = sc_0.loadUintBig(32);
+    const _network = sc_0.loadIntBig(32);
     const _totalDeposited = sc_0.loadCoins();
     const _totalWithdrawn = sc_0.loadCoins();
     const _totalPaid = sc_0.loadCoins();
@@ -1426,13 +1450,14 @@ export function loadVault$Data(slice: Slice) {
     const _totalFees = sc_1.loadCoins();
     const _nextQuery = sc_1.loadUintBig(64);
     const _inflight = Dictionary.load(Dictionary.Keys.BigUint(64), Dictionary.Values.Address(), sc_1);
-    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
+    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, network: _network, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
 }
 
 export function loadTupleVault$Data(source: TupleReader) {
     const _owner = source.readAddress();
     const _coordinatorKey = source.readBigNumber();
     const _nonce = source.readBigNumber();
+    const _network = source.readBigNumber();
     const _totalDeposited = source.readBigNumber();
     const _totalWithdrawn = source.readBigNumber();
     const _totalPaid = source.readBigNumber();
@@ -1440,13 +1465,14 @@ export function loadTupleVault$Data(source: TupleReader) {
     const _totalFees = source.readBigNumber();
     const _nextQuery = source.readBigNumber();
     const _inflight = Dictionary.loadDirect(Dictionary.Keys.BigUint(64), Dictionary.Values.Address(), source.readCellOpt());
-    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
+    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, network: _network, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
 }
 
 export function loadGetterTupleVault$Data(source: TupleReader) {
     const _owner = source.readAddress();
     const _coordinatorKey = source.readBigNumber();
     const _nonce = source.readBigNumber();
+    const _network = source.readBigNumber();
     const _totalDeposited = source.readBigNumber();
     const _totalWithdrawn = source.readBigNumber();
     const _totalPaid = source.readBigNumber();
@@ -1454,7 +1480,7 @@ export function loadGetterTupleVault$Data(source: TupleReader) {
     const _totalFees = source.readBigNumber();
     const _nextQuery = source.readBigNumber();
     const _inflight = Dictionary.loadDirect(Dictionary.Keys.BigUint(64), Dictionary.Values.Address(), source.readCellOpt());
-    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
+    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, network: _network, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
 }
 
 export function storeTupleVault$Data(source: Vault$Data) {
@@ -1462,6 +1488,7 @@ export function storeTupleVault$Data(source: Vault$Data) {
     builder.writeAddress(source.owner);
     builder.writeNumber(source.coordinatorKey);
     builder.writeNumber(source.nonce);
+    builder.writeNumber(source.network);
     builder.writeNumber(source.totalDeposited);
     builder.writeNumber(source.totalWithdrawn);
     builder.writeNumber(source.totalPaid);
@@ -1555,7 +1582,7 @@ export function dictValueParserAccountWallet$Data(): DictionaryValue<AccountWall
 export type PayoutWallet$Data = {
     $$type: 'PayoutWallet$Data';
     vault: Address;
-    worker: Address;
+    payee: bigint;
     paid: bigint;
 }
 
@@ -1563,7 +1590,7 @@ export function storePayoutWallet$Data(src: PayoutWallet$Data) {
     return (builder: Builder) => {
         const b_0 = builder;
         b_0.storeAddress(src.vault);
-        b_0.storeAddress(src.worker);
+        b_0.storeUint(src.payee, 256);
         b_0.storeCoins(src.paid);
     };
 }
@@ -1571,29 +1598,29 @@ export function storePayoutWallet$Data(src: PayoutWallet$Data) {
 export function loadPayoutWallet$Data(slice: Slice) {
     const sc_0 = slice;
     const _vault = sc_0.loadAddress();
-    const _worker = sc_0.loadAddress();
+    const _payee = sc_0.loadUintBig(256);
     const _paid = sc_0.loadCoins();
-    return { $$type: 'PayoutWallet$Data' as const, vault: _vault, worker: _worker, paid: _paid };
+    return { $$type: 'PayoutWallet$Data' as const, vault: _vault, payee: _payee, paid: _paid };
 }
 
 export function loadTuplePayoutWallet$Data(source: TupleReader) {
     const _vault = source.readAddress();
-    const _worker = source.readAddress();
+    const _payee = source.readBigNumber();
     const _paid = source.readBigNumber();
-    return { $$type: 'PayoutWallet$Data' as const, vault: _vault, worker: _worker, paid: _paid };
+    return { $$type: 'PayoutWallet$Data' as const, vault: _vault, payee: _payee, paid: _paid };
 }
 
 export function loadGetterTuplePayoutWallet$Data(source: TupleReader) {
     const _vault = source.readAddress();
-    const _worker = source.readAddress();
+    const _payee = source.readBigNumber();
     const _paid = source.readBigNumber();
-    return { $$type: 'PayoutWallet$Data' as const, vault: _vault, worker: _worker, paid: _paid };
+    return { $$type: 'PayoutWallet$Data' as const, vault: _vault, payee: _payee, paid: _paid };
 }
 
 export function storeTuplePayoutWallet$Data(source: PayoutWallet$Data) {
     const builder = new TupleBuilder();
     builder.writeAddress(source.vault);
-    builder.writeAddress(source.worker);
+    builder.writeNumber(source.payee);
     builder.writeNumber(source.paid);
     return builder.build();
 }
@@ -1614,6 +1641,7 @@ export function dictValueParserPayoutWallet$Data(): DictionaryValue<PayoutWallet
     owner: Address;
     coordinatorKey: bigint;
     nonce: bigint;
+    network: bigint;
     totalDeposited: bigint;
     totalWithdrawn: bigint;
     totalPaid: bigint;
@@ -1629,6 +1657,7 @@ function initVault_init_args(src: Vault_init_args) {
         b_0.storeAddress(src.owner);
         b_0.storeUint(src.coordinatorKey, 256);
         b_0.storeUint(src.nonce, 32);
+        b_0.storeInt(src.network, 32);
         b_0.storeCoins(src.totalDeposited);
         b_0.storeCoins(src.totalWithdrawn);
         b_0.storeCoins(src.totalPaid);
@@ -1641,10 +1670,10 @@ function initVault_init_args(src: Vault_init_args) {
     };
 }
 
-async function Vault_init(owner: Address, coordinatorKey: bigint, nonce: bigint, totalDeposited: bigint, totalWithdrawn: bigint, totalPaid: bigint, totalToppedUp: bigint, totalFees: bigint, nextQuery: bigint, inflight: Dictionary<bigint, Address>) {
-    const __code = Cell.fromHex('b5ee9c7241024301000fc3000228ff008e88f4a413f4bcf2c80bed5320e303ed43d90112020271020a02012003080202730406015eab74ed44d0fa40d3ffd31ffa00fa00fa00d401d0fa00fa00d33ff40430104a104910481047104610456c1adb3c6ca505000a5476545365015ea9e3ed44d0fa40d3ffd31ffa00fa00fa00d401d0fa00fa00d33ff40430104a104910481047104610456c1adb3c6ca107005e70218040f4866fa520911295316d326d01e231908e1701a4804054431359f47c6fa520911295316d326d01e231e830015fb851ded44d0fa40d3ffd31ffa00fa00fa00d401d0fa00fa00d33ff40430104a104910481047104610456c1adb3c6ca18090002290201480b0d015fb6855da89a1f481a7ffa63ff401f401f401a803a1f401f401a67fe80860209420922090208e208c208ad835b678d94300c0002280201200e100163b330fb51343e9034fff4c7fe803e803e803500743e803e8034cffd010c0412841244120411c41184115b06954276cf1b28600f0166f8280170db3c705920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400c87401cb0212ca07cbffc9d0220163b30c3b51343e9034fff4c7fe803e803e803500743e803e8034cffd010c0412841244120411c41184115b06954276cf1b286011016af82801705300db3c705920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400c87401cb0212ca07cbffc9d03202f630eda2edfb01d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40d3ffd31ffa00fa00fa00d401d0fa00fa00d33ff40430104a104910481047104610456c1a0b8eb0098020d7217021d749c21f9430d31f01de2082106b1f0c11bae3026cb12082106b1f0c13ba9130e082106b1f0c15badce0702a131501e830d33ffa0059322b80402259f40e6fa192306ddf206e8e2d5f0310795516c85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54e00c8040f45b300b206ef2d080017170136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb001079551614004ec85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed540396d74920c21fe30021c00021c121b08eaf5b3910795516db3cc85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54e001c000925f0ce30df2c08216422a04d6310ad31f2182106b1f0c01ba8ec0313a09d3ff30108a10791068105710461035443012db3cc85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db31e02182106b1f0c12bae3022182106b1f0c02bae3022182106b1f0c14ba3117191c02fc313a09d33fd3fffa0030f82822705300db3cf842fa44315920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400206ef2d08001baf2e3f5f800502c8040f45bf2e3f6516ba00bc85982106b1f0c815003cb1fcbff01fa02c9c88258c000000000000000000000000101cb67ccc970fb00107910683218005e105710565513c85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db3101fe313a09d3fffa00fa40d31fd31fd430d08308d71830f8416f24135f03f8416f2481753070f8365530fa40fa0071d721fa00fa00306c6170f83aa703a082081e8480a0bef2e3f7f82322bbf2e3ea24c200f2e3f2c88210636f773101cb1ff828cf165260cbff24cf1625fa025230cb1f5220cb1fc9f900511df910f2e3e9109c1a04fc108b107a106c105b104a103c4bde2bdb3c2cdb3c5f0af82801705300db3c705920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400c87401cb0212ca07cbffc9d00270804050567f04c8553082106b1f0c135005cb1f5003fa02cb1fcb1fcec91024441359c8cf8580ca00cf8440ce01fa02806a1f28321b0014cf40f400c901fb00db3104fc8ffa313a09fa00d31f31d3fffa4030f82858705300db3cf842fa44315920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400206ef2d08001baf2e3f5f800541abadb3c515aa050ba804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb00107910681057104610455512e0213228291d02d682106b1f0c03bae3022182106b1f0c16bae3022182106b1f0c04ba8e4c31383906d3ff30f84228c705f2e3edf8416f24135f0312a01079181057104610354413c85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db31e00b1e2103f4313a09fa40fa00d31f8308d71830f8416f24135f03f8416f2481753070f8365530fa40fa0071d721fa00fa00306c6170f83aa703a082081e8480a0bef2e3f7f82322bbf2e3eac88210636f763101cb1ff828cf1624cf1623fa0212cb1fc9f900511af910f2e3e9541abadb3c5f0af8280170db3c7080407f05c81f22200022f8285210c705f2d3f3fa4430c000f2e3f300b00182106b1f0c1558cb1f01fa02c910451034413041545f41f90001f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f9040003c8cf8580ca0012cccccf884008cbff01fa028069cf40cf8634f400c901fb00db3103e8313a09fa00fa0031fa4030f8282170db3cf842fa44315920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400206ef2d08001baf2e3f5f800541abadb3c514aa050ba804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb0010791068105710465a15222829011888c855215023cece01fa02c9230228ff008e88f4a413f4bcf2c80bed5320e303ed43d924250129a65cefbb51343e903e903e8015481b04f6cf1b0c603901de3001d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40fa40fa0055206c13048e30028020d7217021d749c21f9430d31f01de82106b1f0c16ba8e13fa00013113a1c855205023cece01fa02c9ed54e05f04e002d70d1ff2e0820182106b1f0c15bae3025f04f2c0822601fcfa0030f84222c705f2e3f45204a120c200f2e3eb23f8416f24135f03f8276f1001a182081e8480b609f82fa0f8276f1021a1813e8070f836702070f838aa00a0bef2e3f770fb0270810090037f5176c8552082106b1f0c165004cb1f58fa0201fa02cec9244414035077441359c8cf8580ca00cf8440ce01fa02806acf40270028f400c901fb0002c855205023cece01fa02c9ed5400365365a021a028bbf2e3f1f8276f10f8416f24135f03a101bef2e3f10052c85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db3103fec21f8ff809db3c206eb38ebf206ef2d080108a10791068105710461035443012db3cc85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db31e03010795516db3cc85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db31e05f0b2b3142028820d749810240bd917f9520d74ac300e292306de0d33f0182306465706f7369743abd92306de0d3ff01db3c01d3ff30db3c21c100917f9320c100e2925b6de001aa7f01b12c2c01ec2082f00f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0fb021ab0582e901010101010101010101010101010101010101010101010101010101010101b0a709a020ab03b182e8ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ffb020ab07b12d01e082e0ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffffb020ab0fb182d0ffffffff00000000ffffffff00000000ffffffff00000000ffffffffb020ab1fb182b0ffffffffffffffff0000000000000000ffffffffffffffffb020ab3fb1847fb05300aa3f12b12e01ce82b0ffffffffffffffff0000000000000000ffffffffffffffffb020aa1fb182d0ffffffff00000000ffffffff00000000ffffffff00000000ffffffffb020aa0fb182e0ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffffb020aa07b12f01de82e8ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ffb020aa03b182f00f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0fb02082f07676767676767676767676767676767676767676767676767676767676767676a0ab063000a082e901010101010101010101010101010101010101010101010101010101010101b00182f03030303030303030303030303030303030303030303030303030303030303030a001a727a058bd92307fe002f6f8416f24303221821005f5e100bef2e3f024a4148040542066206e953059f45b30944133f416e20582097d7840a0f8285003705300db3c820898968080117f0582097d7840a118c85982106b1f0c115003cb1fcb3f01fa02c910354430477041545f41f90001f9005ad76501d76582020134c8cb17cb0fcb0fcbff3241012688c855415045ce12cbff01fa0201fa02cb1fc9330228ff008e88f4a413f4bcf2c80bed5320e303ed43d9343c020271353a0201203638012fbaf15ed44d0fa40d3fffa00fa00d31f55406c15db3c6c538370006547210012fb8c97ed44d0fa40d3fffa00fa00d31f55406c15db3c6c51839000220012fbcb6076a2687d2069fffd007d00698faaa0360aed9e3628c3b00065321a101f83001d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40d3fffa00fa00d31f55406c15068e47048020d7217021d749c21f9430d31f01de82106b1f0c14ba8e2afa00d31f593215a124a45260ba933510349134e24034c855405045ce12cbff01fa0201fa02cb1fc9ed54e05f06e004d70d1ff2e082213d023082106b1f0c11bae3020182106b1f0c13bae3025f06f2c0823e3f00f631d33ffa0030f84225c705f2e3f45122a0f8276f10f8416f24135f03a182081e8480b60972fb027081009051357006c8552082106b1f0c125004cb1f12cb3fcbff01fa02c9264414035055441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb004034c855405045ce12cbff01fa0201fa02cb1fc9ed5401fcfa00d31fd31ffa4030f84227c705f2e3f45328baf2e3ef5347a124bef2e3ec5173a008a4f8416f24135f03f8276f1001a182081e8480b609f82fa0f8276f1021a1813e8070f836702070f838aa00a0bef2e3f770fb027050438100907f5448b5c8554082106b1f0c145006cb1f5004fa0212cb1fcbffcecb1fc926045088400060441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb005512c855405045ce12cbff01fa0201fa02cb1fc9ed54004ecbff71f9040003c8cf8580ca0012cccccf884008cbff01fa028069cf40cf8634f400c901fb00580068f8416f2430531cc705956c2114a003e03001f2d3ee70804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb00bd68e0d7');
+async function Vault_init(owner: Address, coordinatorKey: bigint, nonce: bigint, network: bigint, totalDeposited: bigint, totalWithdrawn: bigint, totalPaid: bigint, totalToppedUp: bigint, totalFees: bigint, nextQuery: bigint, inflight: Dictionary<bigint, Address>) {
+    const __code = Cell.fromHex('b5ee9c7241024801001090000228ff008e88f4a413f4bcf2c80bed5320e303ed43d90115020271020d020120030b02027304060166ab74ed44d0fa40d3ffd31fd21ffa00fa00fa00d401d0fa00fa00d33ff40430104b104a104910481047104610456c1bdb3c6cb505000a547654536502012007090165a7c7da89a1f481a7ffa63fa43ff401f401f401a803a1f401f401a67fe808602096209420922090208e208c208ad837b678d96308005e70218040f4866fa520911295316d326d01e231908e1701a4804054431359f47c6fa520911295316d326d01e231e8300165a5ffda89a1f481a7ffa63fa43ff401f401f401a803a1f401f401a67fe808602096209420922090208e208c208ad837b678d9630a0002270167b851ded44d0fa40d3ffd31fd21ffa00fa00fa00d401d0fa00fa00d33ff40430104b104a104910481047104610456c1bdb3c6cb180c00022a0201480e100167b6855da89a1f481a7ffa63fa43ff401f401f401a803a1f401f401a67fe808602096209420922090208e208c208ad837b678d96300f0002290201201113016bb330fb51343e9034fff4c7f487fe803e803e803500743e803e8034cffd010c0412c412841244120411c41184115b06d542b6cf1b2c60120166f8280170db3c705920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400c87401cb0212ca07cbffc9d027016bb30c3b51343e9034fff4c7f487fe803e803e803500743e803e8034cffd010c0412c412841244120411c41184115b06d542b6cf1b2c6014016af82801705300db3c705920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400c87401cb0212ca07cbffc9d03702f830eda2edfb01d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40d3ffd31fd21ffa00fa00fa00d401d0fa00fa00d33ff40430104b104a104910481047104610456c1b0c8eb00a8020d7217021d749c21f9430d31f01de2082106b1f0c11bae3026cc12082106b1f0c13ba9130e082106b1f0c15badc161801ec30d33ffa0059322c80402259f40e6fa192306ddf206e8e2f5f03108a5517c855a050abce18cbff16cb1f14ca1f58fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54e00d8040f45b300c206ef2d080017170136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb00108a5517170052c855a050abce18cbff16cb1f14ca1f58fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed5403aee0702bd74920c21fe30021c00021c121b08eb15b3a108a5517db3cc855a050abce18cbff16cb1f14ca1f58fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54e001c0008e86c21fe3025f0c925f0de2f2c08219472f04dc310bd31f2182106b1f0c01ba8ec3313b0ad3ff30109b108a107910681057104610354430db3cc855a050abce18cbff16cb1f14ca1f58fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db31e02182106b1f0c12bae3022182106b1f0c02bae3022182106b1f0c14ba361a1c1f02fc313b0ad33fd3fffa0030f82822705300db3cf842fa44315920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400206ef2d08001baf2e3f5f800502d8040f45bf2e3f6516ca00cc85982106b1f0c815003cb1fcbff01fa02c9c88258c000000000000000000000000101cb67ccc970fb00108a1079371b0062106810575513c855a050abce18cbff16cb1f14ca1f58fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db3101fc313b0ad3fffa00fa40d31fd31fd430d08308d71830f8416f24135f03f8416f2481753070f8365530fa40fa0071d721fa00fa00306c6170f83aa703a082081e8480a0bef2e3f710ae109d108c107b106e105d104c103b102e11101ff83528baf2e3f8f8235610bbf2e3ea2cc200f2e3f2c88210636f773101cb1ff828cf161d04fc52e0cbff2ccf162dfa0252f0cb1f561001cb1fc9f9000111112af910f2e3e9550951ffdb3c2bdb3c5f0bf82858705300db3c705920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400c87401cb0212ca07cbffc9d00170804050457f07c8553082106b1f0c135005cb1f5003fa02cb1fcb1fcec9232d371e003c5e21441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb00db3104fc8ffa313b0afa00d31f31d3fffa4030f82858705300db3cf842fa44315920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400206ef2d08001baf2e3f5f800541bcbdb3c515ba050cb804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb00108a10791068105710465512e021372d2e2002e082106b1f0c03bae3022182106b1f0c16bae3022182106b1f0c04ba8e5131393a07d3ff30f84229c705f2e3edf8416f24135f0312a0108a191068105710461035441302c855a050abce18cbff16cb1f14ca1f58fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db31e00c212601fe313b0ad3fffa40fa00d31fd430d08308d71830f8416f24135f03f8416f2481753070f8365530fa40fa0071d721fa00fa00306c6170f83aa703a082081e8480a0bef2e3f710ad109c108b107d106c105b104d103c4beff83528baf2e3f8f8232fbbf2e3eac88210636f763201cb1ff828cf1652e0cbff2dcf162cfa021fcb1f2204fcc9f9005410f9f910f2e3e9108a107910681057104610354014503c541d0cdb3c5f0bf8280170db3c708040057f05c85982106b1f0c155003cb1f01fa02cec9103544301241545f41f90001f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f9040003c8cf8580ca0012cccccf884008cbff01fa028069cf4089232724250022f8285210c705f2d3f3fa4430c000f2e3f300018d0014cf16f400c901fb00db3103f2313b0afa00fa0031d3fffa4030f8285870db3cf842fa44315920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400206ef2d08001baf2e3f5f800541bcbdb3c514ba050cb804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb00108a10791068105710465a1514272d2e011a88c855215023cecbff01fa02c9280228ff008e88f4a413f4bcf2c80bed5320e303ed43d9292a0129a65cefbb51343e9034fffe8015481b04f6cf1b0c603e01e03001d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40d3fffa0055206c13048e31028020d7217021d749c21f9430d31f01de82106b1f0c16ba8e14fa00013113a1c855205023cecbff01fa02c9ed54e05f04e002d70d1ff2e0820182106b1f0c15bae3025f04f2c0822b01fefa00fa4030f84223c705f2e3f45215a120c200f2e3eb21f8416f24135f03f8276f1001a182081e8480b609f82fa0f8276f1021a1813e8070f836702070f838aa00a0bef2e3f770fb02708100905413467f09c8553082106b1f0c165005cb1f5003fa0201fa02cbffcec92444145077441359c8cf8580ca00cf8440ce01fa022c0032806acf40f400c901fb0002c855205023cecbff01fa02c9ed5400365365a021a028bbf2e3f1f8276f10f8416f24135f03a101bef2e3f10056c855a050abce18cbff16cb1f14ca1f58fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db3103fa0adb3c206eb38ec2206ef2d080109b108a107910681057104610354430db3cc855a050abce18cbff16cb1f14ca1f58fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db31e030108a5517db3cc855a050abce18cbff16cb1f14ca1f58fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db31303647028820d749810240bd917f9520d74ac300e292306de0d33f0182306465706f7369743abd92306de0d3ff01db3c01d3ff30db3c21c100917f9320c100e2925b6de001aa7f01b1313101ec2082f00f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0fb021ab0582e901010101010101010101010101010101010101010101010101010101010101b0a709a020ab03b182e8ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ffb020ab07b13201e082e0ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffffb020ab0fb182d0ffffffff00000000ffffffff00000000ffffffff00000000ffffffffb020ab1fb182b0ffffffffffffffff0000000000000000ffffffffffffffffb020ab3fb1847fb05300aa3f12b13301ce82b0ffffffffffffffff0000000000000000ffffffffffffffffb020aa1fb182d0ffffffff00000000ffffffff00000000ffffffff00000000ffffffffb020aa0fb182e0ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffffb020aa07b13401de82e8ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ffb020aa03b182f00f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0fb02082f07676767676767676767676767676767676767676767676767676767676767676a0ab063500a082e901010101010101010101010101010101010101010101010101010101010101b00182f03030303030303030303030303030303030303030303030303030303030303030a001a727a058bd92307fe002f6f8416f24303221821005f5e100bef2e3f024a4148040542066206e953059f45b30944133f416e20582097d7840a0f8285003705300db3c820898968080117f0582097d7840a118c85982106b1f0c115003cb1fcb3f01fa02c910354430477041545f41f90001f9005ad76501d76582020134c8cb17cb0fcb0fcbff3746012688c855415045ce12cbff01fa0201fa02cb1fc9380228ff008e88f4a413f4bcf2c80bed5320e303ed43d939410202713a3f0201203b3d012fbaf15ed44d0fa40d3fffa00fa00d31f55406c15db3c6c5383c0006547210012fb8c97ed44d0fa40d3fffa00fa00d31f55406c15db3c6c5183e000220012fbcb6076a2687d2069fffd007d00698faaa0360aed9e3628c4000065321a101f83001d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40d3fffa00fa00d31f55406c15068e47048020d7217021d749c21f9430d31f01de82106b1f0c14ba8e2afa00d31f593215a124a45260ba933510349134e24034c855405045ce12cbff01fa0201fa02cb1fc9ed54e05f06e004d70d1ff2e0822142023082106b1f0c11bae3020182106b1f0c13bae3025f06f2c082434400f631d33ffa0030f84225c705f2e3f45122a0f8276f10f8416f24135f03a182081e8480b60972fb027081009051357006c8552082106b1f0c125004cb1f12cb3fcbff01fa02c9264414035055441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb004034c855405045ce12cbff01fa0201fa02cb1fc9ed5401fcfa00d31fd31ffa4030f84227c705f2e3f45328baf2e3ef5347a124bef2e3ec5173a008a4f8416f24135f03f8276f1001a182081e8480b609f82fa0f8276f1021a1813e8070f836702070f838aa00a0bef2e3f770fb027050438100907f5448b5c8554082106b1f0c145006cb1f5004fa0212cb1fcbffcecb1fc926045088450060441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb005512c855405045ce12cbff01fa0201fa02cb1fc9ed54004ecbff71f9040003c8cf8580ca0012cccccf884008cbff01fa028069cf40cf8634f400c901fb00580068f8416f2430531dc705956c2114a003e03001f2d3ee70804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb0058b0be80');
     const builder = beginCell();
-    initVault_init_args({ $$type: 'Vault_init_args', owner, coordinatorKey, nonce, totalDeposited, totalWithdrawn, totalPaid, totalToppedUp, totalFees, nextQuery, inflight })(builder);
+    initVault_init_args({ $$type: 'Vault_init_args', owner, coordinatorKey, nonce, network, totalDeposited, totalWithdrawn, totalPaid, totalToppedUp, totalFees, nextQuery, inflight })(builder);
     const __data = builder.endCell();
     return { code: __code, data: __data };
 }
@@ -1740,20 +1769,20 @@ const Vault_types: ABIType[] = [
     {"name":"BasechainAddress","header":null,"fields":[{"name":"hash","type":{"kind":"simple","type":"int","optional":true,"format":257}}]},
     {"name":"Deposit","header":1797196801,"fields":[{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}}]},
     {"name":"Withdraw","header":1797196802,"fields":[{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"signature","type":{"kind":"simple","type":"fixed-bytes","optional":false,"format":64}}]},
-    {"name":"Redeem","header":1797196803,"fields":[{"name":"worker","type":{"kind":"simple","type":"address","optional":false}},{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"signature","type":{"kind":"simple","type":"fixed-bytes","optional":false,"format":64}}]},
+    {"name":"Redeem","header":1797196803,"fields":[{"name":"payee","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}},{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"signature","type":{"kind":"simple","type":"fixed-bytes","optional":false,"format":64}}]},
     {"name":"SetCoordinatorKey","header":1797196804,"fields":[{"name":"key","type":{"kind":"simple","type":"uint","optional":false,"format":256}}]},
     {"name":"DepositCredited","header":1797196929,"fields":[{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"CreditAccount","header":1797196817,"fields":[{"name":"queryId","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"AccountCredited","header":1797196818,"fields":[{"name":"queryId","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"Debit","header":1797196819,"fields":[{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}}]},
     {"name":"DebitApproved","header":1797196820,"fields":[{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
-    {"name":"Claim","header":1797196821,"fields":[{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
-    {"name":"ClaimApproved","header":1797196822,"fields":[{"name":"due","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"worker","type":{"kind":"simple","type":"address","optional":false}}]},
+    {"name":"Claim","header":1797196821,"fields":[{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}}]},
+    {"name":"ClaimApproved","header":1797196822,"fields":[{"name":"due","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"payee","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}}]},
     {"name":"Totals","header":null,"fields":[{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"paid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"toppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"fees","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"AccountState","header":null,"fields":[{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
-    {"name":"Vault$Data","header":null,"fields":[{"name":"owner","type":{"kind":"simple","type":"address","optional":false}},{"name":"coordinatorKey","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"nonce","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"totalDeposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalWithdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalPaid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalToppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalFees","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"nextQuery","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"inflight","type":{"kind":"dict","key":"uint","keyFormat":64,"value":"address"}}]},
+    {"name":"Vault$Data","header":null,"fields":[{"name":"owner","type":{"kind":"simple","type":"address","optional":false}},{"name":"coordinatorKey","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"nonce","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"network","type":{"kind":"simple","type":"int","optional":false,"format":32}},{"name":"totalDeposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalWithdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalPaid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalToppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalFees","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"nextQuery","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"inflight","type":{"kind":"dict","key":"uint","keyFormat":64,"value":"address"}}]},
     {"name":"AccountWallet$Data","header":null,"fields":[{"name":"vault","type":{"kind":"simple","type":"address","optional":false}},{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
-    {"name":"PayoutWallet$Data","header":null,"fields":[{"name":"vault","type":{"kind":"simple","type":"address","optional":false}},{"name":"worker","type":{"kind":"simple","type":"address","optional":false}},{"name":"paid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
+    {"name":"PayoutWallet$Data","header":null,"fields":[{"name":"vault","type":{"kind":"simple","type":"address","optional":false}},{"name":"payee","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"paid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
 ]
 
 const Vault_opcodes = {
@@ -1775,7 +1804,8 @@ const Vault_getters: ABIGetter[] = [
     {"name":"coordinatorKey","methodId":103466,"arguments":[],"returnType":{"kind":"simple","type":"int","optional":false,"format":257}},
     {"name":"owner","methodId":83229,"arguments":[],"returnType":{"kind":"simple","type":"address","optional":false}},
     {"name":"accountWallet","methodId":113712,"arguments":[{"name":"account","type":{"kind":"simple","type":"int","optional":false,"format":257}}],"returnType":{"kind":"simple","type":"address","optional":false}},
-    {"name":"payoutWallet","methodId":109763,"arguments":[{"name":"worker","type":{"kind":"simple","type":"address","optional":false}}],"returnType":{"kind":"simple","type":"address","optional":false}},
+    {"name":"payoutWallet","methodId":109763,"arguments":[{"name":"payee","type":{"kind":"simple","type":"int","optional":false,"format":257}}],"returnType":{"kind":"simple","type":"address","optional":false}},
+    {"name":"network","methodId":73471,"arguments":[],"returnType":{"kind":"simple","type":"int","optional":false,"format":257}},
     {"name":"inflight","methodId":73187,"arguments":[],"returnType":{"kind":"simple","type":"int","optional":false,"format":257}},
 ]
 
@@ -1785,6 +1815,7 @@ export const Vault_getterMapping: { [key: string]: string } = {
     'owner': 'getOwner',
     'accountWallet': 'getAccountWallet',
     'payoutWallet': 'getPayoutWallet',
+    'network': 'getNetwork',
     'inflight': 'getInflight',
 }
 
@@ -1815,8 +1846,9 @@ export const ERR_NOT_VAULT = 1012n;
 export const ERR_NOT_WALLET = 1013n;
 export const ERR_UNKNOWN_DEPOSIT = 1014n;
 export const ERR_LOW_VALUE = 1015n;
+export const ERR_WRONG_NETWORK = 1016n;
 export const TAG_WITHDRAW = 1668249393n;
-export const TAG_VOUCHER = 1668249137n;
+export const TAG_VOUCHER = 1668249138n;
 export const DEPOSIT_PREFIX = 7234312000420541498n;
 export const DEPOSIT_FEE = 25000000n;
 export const MIN_DEPOSIT = 100000000n;
@@ -1839,12 +1871,12 @@ export class Vault implements Contract {
     public static readonly errors = Vault_errors_backward;
     public static readonly opcodes = Vault_opcodes;
     
-    static async init(owner: Address, coordinatorKey: bigint, nonce: bigint, totalDeposited: bigint, totalWithdrawn: bigint, totalPaid: bigint, totalToppedUp: bigint, totalFees: bigint, nextQuery: bigint, inflight: Dictionary<bigint, Address>) {
-        return await Vault_init(owner, coordinatorKey, nonce, totalDeposited, totalWithdrawn, totalPaid, totalToppedUp, totalFees, nextQuery, inflight);
+    static async init(owner: Address, coordinatorKey: bigint, nonce: bigint, network: bigint, totalDeposited: bigint, totalWithdrawn: bigint, totalPaid: bigint, totalToppedUp: bigint, totalFees: bigint, nextQuery: bigint, inflight: Dictionary<bigint, Address>) {
+        return await Vault_init(owner, coordinatorKey, nonce, network, totalDeposited, totalWithdrawn, totalPaid, totalToppedUp, totalFees, nextQuery, inflight);
     }
     
-    static async fromInit(owner: Address, coordinatorKey: bigint, nonce: bigint, totalDeposited: bigint, totalWithdrawn: bigint, totalPaid: bigint, totalToppedUp: bigint, totalFees: bigint, nextQuery: bigint, inflight: Dictionary<bigint, Address>) {
-        const __gen_init = await Vault_init(owner, coordinatorKey, nonce, totalDeposited, totalWithdrawn, totalPaid, totalToppedUp, totalFees, nextQuery, inflight);
+    static async fromInit(owner: Address, coordinatorKey: bigint, nonce: bigint, network: bigint, totalDeposited: bigint, totalWithdrawn: bigint, totalPaid: bigint, totalToppedUp: bigint, totalFees: bigint, nextQuery: bigint, inflight: Dictionary<bigint, Address>) {
+        const __gen_init = await Vault_init(owner, coordinatorKey, nonce, network, totalDeposited, totalWithdrawn, totalPaid, totalToppedUp, totalFees, nextQuery, inflight);
         const address = contractAddress(0, __gen_init);
         return new Vault(address, __gen_init);
     }
@@ -1932,11 +1964,18 @@ export class Vault implements Contract {
         return result;
     }
     
-    async getPayoutWallet(provider: ContractProvider, worker: Address) {
+    async getPayoutWallet(provider: ContractProvider, payee: bigint) {
         const builder = new TupleBuilder();
-        builder.writeAddress(worker);
+        builder.writeNumber(payee);
         const source = (await provider.get('payoutWallet', builder.build())).stack;
         const result = source.readAddress();
+        return result;
+    }
+    
+    async getNetwork(provider: ContractProvider) {
+        const builder = new TupleBuilder();
+        const source = (await provider.get('network', builder.build())).stack;
+        const result = source.readBigNumber();
         return result;
     }
     

@@ -35,8 +35,9 @@ export const deposit = (account: string, amount: bigint, p: Partial<VaultTx> = {
   vaultTx({ kind: "deposit", account, amount, inValue: amount, ...p });
 export const withdraw = (account: string, amount: bigint, seqno: number, to: string, p: Partial<VaultTx> = {}) =>
   vaultTx({ kind: "withdraw", account, amount, seqno, to, inValue: 50_000_000n, outValue: amount + 45_000_000n, ...p });
-export const redeem = (worker: string, cumulative: bigint, paid: bigint, p: Partial<VaultTx> = {}) =>
-  vaultTx({ kind: "redeem", worker, amount: cumulative, inValue: 50_000_000n, outValue: paid + 45_000_000n, ...p });
+/** A redemption the vault paid to `payee` (its on-chain id: opaque to the watcher, any string here). */
+export const redeem = (payee: string, cumulative: bigint, paid: bigint, p: Partial<VaultTx> = {}) =>
+  vaultTx({ kind: "redeem", payee, amount: cumulative, inValue: 50_000_000n, outValue: paid + 45_000_000n, ...p });
 
 /** Serves a fixed history with the ChainReader contract; counts calls. */
 export class ScriptedReader implements ChainReader {

@@ -72,22 +72,23 @@ export interface ChainLedger {
   /**
    * Record a voucher redemption: pays `due` (what the vault paid; `cumulative - already redeemed`
    * when the reader gives none) out of the payee's vouchered earnings (vch:<workerId> of the
-   * matching issued voucher, opr:vouchers for the operator's, ext:unmatched when none).
+   * issued voucher of the payee, opr:vouchers for the operator's, ext:unmatched when none).
+   * `payee` (64 hex) is what the vault's mark and the booking are per; `worker` is the address paid.
    */
   recordRedemption(
     txHash: string,
-    r: { worker: string; cumulative: bigint; due?: bigint },
+    r: { payee: string; worker?: string; cumulative: bigint; due?: bigint },
     at: number,
   ): Promise<{ result: ApplyResult; paid: bigint; workerId: string | null }>;
   findIssuedWithdrawal(account: string, seqno: number): Promise<IssuedWithdrawal | undefined>;
   /**
-   * What the vault has paid this payout address in all, as booked so far (the payout wallet's
+   * What the vault has paid this payee (64 hex) in all, as booked so far (its payout wallet's
    * mark): never above the highest cumulative signed for it unless the vault paid what nobody
    * signed, or paid it again (a vault deployed afresh starts its payout wallets at 0).
    */
-  redeemed(worker: string): Promise<bigint>;
-  /** The highest-cumulative voucher issued for this payout address. */
-  findIssuedVoucher(worker: string): Promise<IssuedVoucher | undefined>;
+  redeemed(payee: string): Promise<bigint>;
+  /** The highest-cumulative voucher issued for this payee (64 hex). */
+  findIssuedVoucher(payee: string): Promise<IssuedVoucher | undefined>;
   /** Requester balances (available + held) plus unredeemed worker earnings, nanoTON. */
   liabilities(): Promise<bigint>;
 }

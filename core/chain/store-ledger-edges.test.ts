@@ -709,14 +709,14 @@ describe("recordRedemption", () => {
     // Prepare
     const t = setup();
     await voucherFunds(t.store, 1000n);
-    await t.ledger.recordIssuedVoucher({ workerId: "w1", worker: W, cumulative: 1000n, expiry: EXPIRY }, NOW);
+    await t.ledger.recordIssuedVoucher({ workerId: "w1", payee: W, worker: W, cumulative: 1000n, expiry: EXPIRY }, NOW);
 
     // Act
-    const first = await t.ledger.recordRedemption(tx(1), { worker: W, cumulative: 600n }, NOW);
+    const first = await t.ledger.recordRedemption(tx(1), { payee: W, cumulative: 600n }, NOW);
     const after = t.snapshot();
-    const replay = await t.ledger.recordRedemption(tx(1), { worker: W, cumulative: 600n }, NOW + 1);
+    const replay = await t.ledger.recordRedemption(tx(1), { payee: W, cumulative: 600n }, NOW + 1);
     const replaySnapshot = t.snapshot();
-    const second = await t.ledger.recordRedemption(tx(2), { worker: W, cumulative: 900n }, NOW + 2);
+    const second = await t.ledger.recordRedemption(tx(2), { payee: W, cumulative: 900n }, NOW + 2);
 
     // Assess
     expect(first).toEqual({ result: "applied", paid: 600n, workerId: "w1" });
@@ -725,7 +725,7 @@ describe("recordRedemption", () => {
     expect(second).toEqual({ result: "applied", paid: 300n, workerId: "w1" });
     const m = await t.movement(tx(1));
     expect(m?.kind).toBe("redemption");
-    expect(m?.meta).toStrictEqual({ txHash: tx(1), worker: W, workerId: "w1", cumulative: "600", paid: "600" });
+    expect(m?.meta).toStrictEqual({ txHash: tx(1), payee: W, worker: "", workerId: "w1", cumulative: "600", paid: "600" });
     expect([await t.bal(voucherAccount("w1")), await t.bal(CHAIN_ACCOUNT)]).toEqual([100n, -100n]);
     expect(await t.ledger.redeemed(W)).toBe(900n);
   });
@@ -734,12 +734,12 @@ describe("recordRedemption", () => {
     // Prepare: vouchers 600 then 700 in flight; the vault refused the first (600 due) and paid the second (100 due)
     const t = setup();
     await voucherFunds(t.store, 700n);
-    await t.ledger.recordIssuedVoucher({ workerId: "w1", worker: W, cumulative: 700n, expiry: EXPIRY }, NOW);
+    await t.ledger.recordIssuedVoucher({ workerId: "w1", payee: W, worker: W, cumulative: 700n, expiry: EXPIRY }, NOW);
 
     // Act: the paid claim, then the same voucher redeemed again (the mark was 100: 600 due)
-    const first = await t.ledger.recordRedemption(tx(1), { worker: W, cumulative: 700n, due: 100n }, NOW);
+    const first = await t.ledger.recordRedemption(tx(1), { payee: W, cumulative: 700n, due: 100n }, NOW);
     const progress = await t.ledger.redeemed(W);
-    const again = await t.ledger.recordRedemption(tx(2), { worker: W, cumulative: 700n, due: 600n }, NOW + 1);
+    const again = await t.ledger.recordRedemption(tx(2), { payee: W, cumulative: 700n, due: 600n }, NOW + 1);
 
     // Assess: each booked what the vault paid; the progress follows the wallet's mark
     expect(first).toEqual({ result: "applied", paid: 100n, workerId: "w1" });
@@ -754,15 +754,15 @@ describe("recordRedemption", () => {
     // Prepare
     const t = setup();
     await voucherFunds(t.store, 1000n);
-    await t.ledger.recordIssuedVoucher({ workerId: "w1", worker: W, cumulative: 1000n, expiry: EXPIRY }, NOW);
-    await t.ledger.recordRedemption(tx(1), { worker: W, cumulative: 600n }, NOW);
+    await t.ledger.recordIssuedVoucher({ workerId: "w1", payee: W, worker: W, cumulative: 1000n, expiry: EXPIRY }, NOW);
+    await t.ledger.recordRedemption(tx(1), { payee: W, cumulative: 600n }, NOW);
 
     // Act
-    const lower = await t.ledger.recordRedemption(tx(2), { worker: W, cumulative: 400n }, NOW);
-    const equal = await t.ledger.recordRedemption(tx(3), { worker: W, cumulative: 600n }, NOW);
+    const lower = await t.ledger.recordRedemption(tx(2), { payee: W, cumulative: 400n }, NOW);
+    const equal = await t.ledger.recordRedemption(tx(3), { payee: W, cumulative: 600n }, NOW);
     const progress = await t.ledger.redeemed(W);
     const vch = await t.bal(voucherAccount("w1"));
-    const next = await t.ledger.recordRedemption(tx(4), { worker: W, cumulative: 700n }, NOW);
+    const next = await t.ledger.recordRedemption(tx(4), { payee: W, cumulative: 700n }, NOW);
 
     // Assess
     expect(lower).toEqual({ result: "applied", paid: 0n, workerId: "w1" });
@@ -778,11 +778,18 @@ describe("recordRedemption", () => {
     const t = setup();
 
     // Act
-    const r = await t.ledger.recordRedemption(tx(1), { worker: W, cumulative: 500n }, NOW);
+    const r = await t.ledger.recordRedemption(tx(1), { payee: W, cumulative: 500n }, NOW);
 
     // Assess
     expect(r).toEqual({ result: "applied", paid: 500n, workerId: null });
-    expect((await t.movement(tx(1)))?.meta).toStrictEqual({ txHash: tx(1), worker: W, workerId: "", cumulative: "500", paid: "500" });
+    expect((await t.movement(tx(1)))?.meta).toStrictEqual({
+      txHash: tx(1),
+      payee: W,
+      worker: "",
+      workerId: "",
+      cumulative: "500",
+      paid: "500",
+    });
     expect([await t.bal(UNMATCHED_ACCOUNT), await t.bal(CHAIN_ACCOUNT)]).toEqual([-500n, 500n]);
   });
 
@@ -790,10 +797,10 @@ describe("recordRedemption", () => {
   it("a replay of a redemption with no issued voucher answers workerId null, as the first answer did", async () => {
     // Prepare
     const t = setup();
-    const first = await t.ledger.recordRedemption(tx(1), { worker: W, cumulative: 500n }, NOW);
+    const first = await t.ledger.recordRedemption(tx(1), { payee: W, cumulative: 500n }, NOW);
 
     // Act
-    const replay = await t.ledger.recordRedemption(tx(1), { worker: W, cumulative: 500n }, NOW + 1);
+    const replay = await t.ledger.recordRedemption(tx(1), { payee: W, cumulative: 500n }, NOW + 1);
 
     // Assess
     expect(replay).toEqual({ result: "duplicate", paid: first.paid, workerId: first.workerId });
@@ -806,7 +813,7 @@ describe("recordRedemption", () => {
     const before = t.snapshot();
 
     // Act
-    const r = await t.ledger.recordRedemption(tx(1), { worker: W, cumulative: 500n }, NOW);
+    const r = await t.ledger.recordRedemption(tx(1), { payee: W, cumulative: 500n }, NOW);
 
     // Assess
     expect(r).toEqual({ result: "duplicate", paid: 0n, workerId: null });
@@ -827,19 +834,19 @@ describe("recordRedemption", () => {
   it("a concurrent redemption between the read and the write: decide again, pay only the difference", async () => {
     // Prepare: another pass records a redemption of 300 right before this one's first write
     const t = setup(async (_ops, call) => {
-      if (call === 0) await new StoreChainLedger(t.store).recordRedemption(tx(9), { worker: W, cumulative: 300n }, NOW);
+      if (call === 0) await new StoreChainLedger(t.store).recordRedemption(tx(9), { payee: W, cumulative: 300n }, NOW);
     });
     await voucherFunds(t.store, 1000n);
     await t.store.transact([
       {
         op: "put",
         table: "chain",
-        item: { ...issuedVoucherKey(W), workerId: "w1", worker: W, cumulative: 1000n, expiry: EXPIRY, at: NOW },
+        item: { ...issuedVoucherKey(W), workerId: "w1", payee: W, worker: W, cumulative: 1000n, expiry: EXPIRY, at: NOW },
       },
     ]);
 
     // Act
-    const r = await t.ledger.recordRedemption(tx(1), { worker: W, cumulative: 500n }, NOW);
+    const r = await t.ledger.recordRedemption(tx(1), { payee: W, cumulative: 500n }, NOW);
 
     // Assess
     expect(r).toEqual({ result: "applied", paid: 200n, workerId: "w1" });
@@ -856,7 +863,7 @@ describe("recordRedemption", () => {
     const before = t.snapshot();
 
     // Act
-    const e = await rejection(t.ledger.recordRedemption(tx(1), { worker: W, cumulative: 500n }, NOW));
+    const e = await rejection(t.ledger.recordRedemption(tx(1), { payee: W, cumulative: 500n }, NOW));
 
     // Assess
     expect(e.message).toBe("disk full");
@@ -872,7 +879,7 @@ describe("recordRedemption", () => {
     const before = t.snapshot();
 
     // Act
-    const e = await rejection(t.ledger.recordRedemption(tx(1), { worker: W, cumulative: 500n }, NOW));
+    const e = await rejection(t.ledger.recordRedemption(tx(1), { payee: W, cumulative: 500n }, NOW));
 
     // Assess
     expect(e).toBeInstanceOf(ChainLedgerContentionError);
@@ -887,28 +894,28 @@ describe("recordIssuedVoucher keeps the highest cumulative per address", () => {
   it("a lower cumulative does not replace it", async () => {
     // Prepare
     const t = setup();
-    await t.ledger.recordIssuedVoucher({ workerId: "w1", worker: W, cumulative: 500n, expiry: EXPIRY }, NOW);
+    await t.ledger.recordIssuedVoucher({ workerId: "w1", payee: W, worker: W, cumulative: 500n, expiry: EXPIRY }, NOW);
     const before = t.snapshot();
 
     // Act
-    await t.ledger.recordIssuedVoucher({ workerId: "w1", worker: W, cumulative: 300n, expiry: EXPIRY + 60 }, NOW + 1);
+    await t.ledger.recordIssuedVoucher({ workerId: "w1", payee: W, worker: W, cumulative: 300n, expiry: EXPIRY + 60 }, NOW + 1);
 
     // Assess
-    expect(await t.ledger.findIssuedVoucher(W)).toEqual({ workerId: "w1", worker: W, cumulative: 500n, expiry: EXPIRY });
+    expect(await t.ledger.findIssuedVoucher(W)).toEqual({ workerId: "w1", payee: W, worker: W, cumulative: 500n, expiry: EXPIRY });
     expect(t.snapshot()).toEqual(before);
   });
 
   it("an equal cumulative does not replace it either (workerId and expiry kept)", async () => {
     // Prepare
     const t = setup();
-    await t.ledger.recordIssuedVoucher({ workerId: "w1", worker: W, cumulative: 500n, expiry: EXPIRY }, NOW);
+    await t.ledger.recordIssuedVoucher({ workerId: "w1", payee: W, worker: W, cumulative: 500n, expiry: EXPIRY }, NOW);
     const before = t.snapshot();
 
     // Act
-    await t.ledger.recordIssuedVoucher({ workerId: "w2", worker: W, cumulative: 500n, expiry: EXPIRY + 60 }, NOW + 1);
+    await t.ledger.recordIssuedVoucher({ workerId: "w2", payee: W, worker: W, cumulative: 500n, expiry: EXPIRY + 60 }, NOW + 1);
 
     // Assess
-    expect(await t.ledger.findIssuedVoucher(W)).toEqual({ workerId: "w1", worker: W, cumulative: 500n, expiry: EXPIRY });
+    expect(await t.ledger.findIssuedVoucher(W)).toEqual({ workerId: "w1", payee: W, worker: W, cumulative: 500n, expiry: EXPIRY });
     expect(t.snapshot()).toEqual(before);
   });
 });

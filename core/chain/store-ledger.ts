@@ -34,8 +34,14 @@ export const chainMovementId = (txHash: string) => `chain:${txHash}`;
 /** Where core/withdrawals.ts reserves a requester's signed, not yet landed withdrawals. */
 export const pendingWithdrawalAccount = (accountId: string) => `wdr:${accountId}`;
 export const issuedWithdrawalKey = (account: string, seqno: number) => ({ pk: `wd:${account}:${seqno}`, sk: "issued" });
-/** The issued-voucher record of a payout address: the watcher routes redemptions by it, core/payouts claims the address with it. */
-export const issuedVoucherKey = (address: string) => ({ pk: `voucher:${address}`, sk: "issued" });
+/**
+ * The issued-voucher record of a payee (its on-chain id, 64 hex: core/chain/payee.ts): the
+ * watcher routes redemptions by it to the payee's id. Per payee, not per payout address (vault
+ * v2): many payees may share an address, so nothing claims an address.
+ */
+export const issuedVoucherKey = (payee: string) => ({ pk: `voucher:${payee}`, sk: "issued" });
+/** What the vault has paid a payee (64 hex) as booked so far: its payout wallet's mark. */
+const redeemedKey = (payee: string) => ({ pk: `redeemed:${payee}`, sk: "w" });
 /** The movement that reserved issue `gen` of a withdrawal seqno (core/withdrawals.ts); its meta keeps amount, to and expiry. */
 export const withdrawalMovementId = (account: string, seqno: number, gen: number) => `withdrawal:${account}:${seqno}:${gen}`;
 
@@ -62,6 +68,17 @@ export function issuedWithdrawalOp(w: IssuedWithdrawal, at: number, reservation?
   };
 }
 const req = (id: string) => `req:${id}`;
+
+/** The item of an issued voucher (core/payouts.ts writes it in the voucher's own transaction). */
+export const issuedVoucherItem = (v: IssuedVoucher, at: number) => ({
+  ...issuedVoucherKey(v.payee),
+  workerId: v.workerId,
+  payee: v.payee,
+  worker: v.worker,
+  cumulative: v.cumulative,
+  expiry: v.expiry,
+  at,
+});
 /** Dead seqnos one landing releases at most (a DynamoDB transaction holds 100 writes); lower ones would stay reserved for the operator. */
 const MAX_DEAD_SEQNOS = 64;
 
@@ -401,7 +418,7 @@ export class StoreChainLedger implements ChainLedger {
    */
   async recordRedemption(
     txHash: string,
-    r: { worker: string; cumulative: bigint; due?: bigint },
+    r: { payee: string; worker?: string; cumulative: bigint; due?: bigint },
     at: number,
   ): Promise<{ result: ApplyResult; paid: bigint; workerId: string | null }> {
     const contention = () =>
@@ -415,11 +432,11 @@ export class StoreChainLedger implements ChainLedger {
           // meta keeps "" for a redemption no voucher of ours names: answered null, as the first time
           return { result: "duplicate", paid: big(meta?.paid), workerId: meta?.workerId || null };
         }
-        const progress = await this.store.get("chain", { pk: `redeemed:${r.worker}`, sk: "w" });
+        const progress = await this.store.get("chain", redeemedKey(r.payee));
         const prev = big(progress?.cumulative);
         const paid = r.due !== undefined ? r.due : r.cumulative > prev ? r.cumulative - prev : 0n;
         const mark = r.due !== undefined ? prev + r.due : paid > 0n ? r.cumulative : prev;
-        const issued = await this.findIssuedVoucher(r.worker);
+        const issued = await this.findIssuedVoucher(r.payee);
         const workerId = issued?.workerId ?? null;
         // Paid out of `vch:` (the operator's `opr:vouchers`), where core/payouts moved the earnings when it
         // signed the voucher (never a choice: a `wrk:` default once left `vch:` undrained on AWS, issue 9 #2).
@@ -432,13 +449,20 @@ export class StoreChainLedger implements ChainLedger {
             { account: from, field: "available", delta: -paid },
             { account: CHAIN_ACCOUNT, field: "available", delta: paid },
           ],
-          { txHash, worker: r.worker, workerId: workerId ?? "", cumulative: r.cumulative.toString(), paid: paid.toString() },
+          {
+            txHash,
+            payee: r.payee,
+            worker: r.worker ?? "",
+            workerId: workerId ?? "",
+            cumulative: r.cumulative.toString(),
+            paid: paid.toString(),
+          },
         );
         const guard: Condition = progress ? { kind: "cmp", attr: "cumulative", op: "=", value: prev } : { kind: "notExists" };
         ops.push({
           op: "put",
           table: "chain",
-          item: { pk: `redeemed:${r.worker}`, sk: "w", cumulative: mark, at },
+          item: { ...redeemedKey(r.payee), cumulative: mark, at },
           when: guard,
         });
         try {
@@ -458,15 +482,15 @@ export class StoreChainLedger implements ChainLedger {
     await this.store.transact([issuedWithdrawalOp(w, at)]);
   }
 
-  /** Call when the coordinator signs a voucher; keeps the highest cumulative per address. */
+  /** Call when the coordinator signs a voucher; keeps the highest cumulative per payee. */
   async recordIssuedVoucher(v: IssuedVoucher, at: number): Promise<void> {
-    const prev = await this.findIssuedVoucher(v.worker);
+    const prev = await this.findIssuedVoucher(v.payee);
     if (prev && prev.cumulative >= v.cumulative) return;
     await this.store.transact([
       {
         op: "put",
         table: "chain",
-        item: { ...issuedVoucherKey(v.worker), workerId: v.workerId, worker: v.worker, cumulative: v.cumulative, expiry: v.expiry, at },
+        item: issuedVoucherItem(v, at),
         when: prev ? { kind: "cmp", attr: "cumulative", op: "=", value: prev.cumulative } : { kind: "notExists" },
       },
     ]);
@@ -478,15 +502,15 @@ export class StoreChainLedger implements ChainLedger {
     return { account, seqno, amount: big(it.amount), to: String(it.to), expiry: Number(it.expiry) };
   }
 
-  async findIssuedVoucher(worker: string): Promise<IssuedVoucher | undefined> {
-    const it = await this.store.get("chain", issuedVoucherKey(worker));
+  async findIssuedVoucher(payee: string): Promise<IssuedVoucher | undefined> {
+    const it = await this.store.get("chain", issuedVoucherKey(payee));
     if (!it) return undefined;
-    return { workerId: String(it.workerId), worker, cumulative: big(it.cumulative), expiry: Number(it.expiry) };
+    return { workerId: String(it.workerId), payee, worker: String(it.worker), cumulative: big(it.cumulative), expiry: Number(it.expiry) };
   }
 
-  /** What the vault has paid this payout address in all, as booked so far (ChainLedger.redeemed). */
-  async redeemed(worker: string): Promise<bigint> {
-    return big((await this.store.get("chain", { pk: `redeemed:${worker}`, sk: "w" }))?.cumulative);
+  /** What the vault has paid this payee in all, as booked so far (ChainLedger.redeemed). */
+  async redeemed(payee: string): Promise<bigint> {
+    return big((await this.store.get("chain", redeemedKey(payee)))?.cumulative);
   }
 
   async balance(account: string): Promise<{ available: bigint; held: bigint }> {

@@ -41,8 +41,13 @@ export interface VaultTx {
   kind: VaultTxKind;
   /** requester account id (base64url of the Ed25519 public key) for deposit/withdraw */
   account?: string;
-  /** worker payout address (raw form "0:<hex>") for redeem */
+  /** redeem(-routed): the payout address the vault paid (raw form "0:<hex>"), the voucher's `to` */
   worker?: string;
+  /**
+   * redeem(-routed): the voucher's payee (64 lowercase hex, core/chain/payee.ts): the vault keeps
+   * its high-water mark per payee, and the watcher books the redemption against it
+   */
+  payee?: string;
   /**
    * deposit: value credited; deposit-routed / deposit-refund: the value deposited (refund: sent
    * back); withdraw(-routed/-refused): amount requested; redeem(-routed/-refused): the voucher's
@@ -82,8 +87,11 @@ export interface IssuedWithdrawal {
 }
 
 export interface IssuedVoucher {
+  /** the payee's id (a worker's key id, or OPERATOR_PAYEE_ID) */
   workerId: string;
-  /** payout address, raw form "0:<hex>" */
+  /** its on-chain payee, 64 lowercase hex (payeeHex(workerId)): what the issued record is keyed by */
+  payee: string;
+  /** payout address the voucher names, raw form "0:<hex>" */
   worker: string;
   cumulative: bigint;
   expiry: number;

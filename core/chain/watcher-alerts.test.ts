@@ -210,11 +210,11 @@ describe("money transactions", () => {
     for (const [tx, what] of [
       [deposit(A, TON, { account: undefined }), "deposit"],
       [withdraw(A, TON, 0, TO, { account: undefined }), "withdrawal"],
-      [redeem(W, TON, TON, { worker: undefined }), "redemption"],
+      [redeem(W, TON, TON, { payee: undefined }), "redemption"],
     ] as const) {
       const s = setup([tx]);
       await expect(runWatcher(s.opts())).rejects.toThrow(
-        `${what} ${tx.hash} has no ${what === "redemption" ? "worker" : "account"}; the chain adapter must set it`,
+        `${what} ${tx.hash} has no ${what === "redemption" ? "payee" : "account"}; the chain adapter must set it`,
       );
     }
   });
@@ -257,7 +257,7 @@ describe("money transactions", () => {
 
   it("a redemption above what was signed: critical, with what was signed", async () => {
     const s = setup([redeem(W, 5n * TON, 5n * TON)]);
-    await s.ledger.recordIssuedVoucher({ workerId: "w1", worker: W, cumulative: 2n * TON, expiry: 9 }, 0);
+    await s.ledger.recordIssuedVoucher({ workerId: "w1", payee: W, worker: W, cumulative: 2n * TON, expiry: 9 }, 0);
     await runWatcher(s.opts());
     const tx = s.reader.txs[0]!;
     expect(s.only("chain.unmatched-outflow:redeem")).toEqual([
@@ -269,7 +269,7 @@ describe("money transactions", () => {
           txHash: tx.hash,
           lt: tx.lt,
           kind: "redeem",
-          worker: W,
+          payee: W,
           cumulative: String(5n * TON),
           paid: String(5n * TON),
           redeemed: String(5n * TON),
@@ -282,7 +282,7 @@ describe("money transactions", () => {
   it("a voucher paid again (what the vault paid the address adds up past what was signed): critical, with the sum", async () => {
     // Prepare: the 2 TON voucher paid in full, then paid in full again (a vault deployed afresh: its payout wallet at 0)
     const s = setup([redeem(W, 2n * TON, 2n * TON, { due: 2n * TON }), redeem(W, 2n * TON, 2n * TON, { due: 2n * TON })]);
-    await s.ledger.recordIssuedVoucher({ workerId: "w1", worker: W, cumulative: 2n * TON, expiry: 9 }, 0);
+    await s.ledger.recordIssuedVoucher({ workerId: "w1", payee: W, worker: W, cumulative: 2n * TON, expiry: 9 }, 0);
 
     // Act
     await runWatcher(s.opts());
@@ -295,7 +295,7 @@ describe("money transactions", () => {
 
   it("a redemption exactly at what was signed raises nothing", async () => {
     const s = setup([redeem(W, 2n * TON, 2n * TON)]);
-    await s.ledger.recordIssuedVoucher({ workerId: "w1", worker: W, cumulative: 2n * TON, expiry: 9 }, 0);
+    await s.ledger.recordIssuedVoucher({ workerId: "w1", payee: W, worker: W, cumulative: 2n * TON, expiry: 9 }, 0);
     await runWatcher(s.opts());
     expect(s.alerts.raised).toEqual([]);
   });

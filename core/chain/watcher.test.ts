@@ -143,8 +143,8 @@ describe("runWatcher: withdrawals and redemptions", () => {
   it("records redemptions as the difference to what was already redeemed, from the worker's vouchered earnings (vch:<id>)", async () => {
     await s.store.transact([{ op: "update", table: "accounts", key: { pk: "vch:worker-1", sk: "balance" }, add: { available: 3n * TON } }]);
     await s.store.transact([{ op: "update", table: "accounts", key: { pk: "ext:faucet", sk: "balance" }, add: { available: -3n * TON } }]);
-    await s.ledger.recordIssuedVoucher({ workerId: "worker-1", worker: W, cumulative: 1n * TON, expiry: 0 }, 0);
-    await s.ledger.recordIssuedVoucher({ workerId: "worker-1", worker: W, cumulative: 2n * TON, expiry: 0 }, 0);
+    await s.ledger.recordIssuedVoucher({ workerId: "worker-1", payee: W, worker: W, cumulative: 1n * TON, expiry: 0 }, 0);
+    await s.ledger.recordIssuedVoucher({ workerId: "worker-1", payee: W, worker: W, cumulative: 2n * TON, expiry: 0 }, 0);
     s.reader.txs = [redeem(W, 1n * TON, 1n * TON), redeem(W, 2n * TON, 1n * TON)];
 
     const r = await runWatcher(s.opts());
@@ -156,8 +156,34 @@ describe("runWatcher: withdrawals and redemptions", () => {
     expect(sumOfAccounts(s.store)).toBe(0n);
   });
 
+  it("vault v2: two payees redeemed to one shared address are each booked against their own vouchers, by payee; no alert", async () => {
+    // Prepare: worker-1 and worker-2 vouchered to the same address W under their own payees
+    const [P1, P2] = ["1".repeat(64), "2".repeat(64)];
+    for (const [id, amount] of [["worker-1", 2n * TON] as const, ["worker-2", 3n * TON] as const]) {
+      await s.store.transact([{ op: "update", table: "accounts", key: { pk: `vch:${id}`, sk: "balance" }, add: { available: amount } }]);
+      await s.store.transact([{ op: "update", table: "accounts", key: { pk: "ext:faucet", sk: "balance" }, add: { available: -amount } }]);
+    }
+    await s.ledger.recordIssuedVoucher({ workerId: "worker-1", payee: P1, worker: W, cumulative: 2n * TON, expiry: 0 }, 0);
+    await s.ledger.recordIssuedVoucher({ workerId: "worker-2", payee: P2, worker: W, cumulative: 3n * TON, expiry: 0 }, 0);
+    s.reader.txs = [
+      redeem(P2, 3n * TON, 3n * TON, { worker: W, due: 3n * TON }),
+      redeem(P1, 2n * TON, 2n * TON, { worker: W, due: 2n * TON }),
+    ];
+
+    // Act
+    const r = await runWatcher(s.opts());
+
+    // Assess
+    expect(r.redemptions).toBe(2);
+    expect(r.alerts).toEqual([]);
+    expect(await s.ledger.balance("vch:worker-1")).toEqual({ available: 0n, held: 0n });
+    expect(await s.ledger.balance("vch:worker-2")).toEqual({ available: 0n, held: 0n });
+    expect([await s.ledger.redeemed(P1), await s.ledger.redeemed(P2)]).toEqual([2n * TON, 3n * TON]);
+    expect(sumOfAccounts(s.store)).toBe(0n);
+  });
+
   it("raises a critical alert for a voucher redeemed above what was signed", async () => {
-    await s.ledger.recordIssuedVoucher({ workerId: "worker-1", worker: W, cumulative: 1n * TON, expiry: 0 }, 0);
+    await s.ledger.recordIssuedVoucher({ workerId: "worker-1", payee: W, worker: W, cumulative: 1n * TON, expiry: 0 }, 0);
     const tx = redeem(W, 5n * TON, 5n * TON);
     s.reader.txs = [tx];
     await runWatcher(s.opts());
@@ -182,7 +208,7 @@ describe("runWatcher: withdrawals and redemptions", () => {
 
   it("a redemption that pays out more than its due (the cumulative less what the address was paid) + the gas it brought is an unmatched outflow", async () => {
     // Prepare: 2 TON vouchered, 1 TON of it redeemed; the next redemption is due 1 TON but pays the whole cumulative again
-    await s.ledger.recordIssuedVoucher({ workerId: "worker-1", worker: W, cumulative: 2n * TON, expiry: 0 }, 0);
+    await s.ledger.recordIssuedVoucher({ workerId: "worker-1", payee: W, worker: W, cumulative: 2n * TON, expiry: 0 }, 0);
     const first = redeem(W, TON, TON);
     const again = redeem(W, 2n * TON, TON, { due: TON, outValue: 2n * TON + 45_000_000n });
     s.reader.txs = [first, again];

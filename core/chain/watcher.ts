@@ -386,14 +386,15 @@ async function processTx(o: WatcherOptions, tx: VaultTx, report: WatcherReport, 
       return;
     }
     case "redeem": {
-      if (!tx.worker) throw new Error(`redemption ${tx.hash} has no worker; the chain adapter must set it`);
-      const r = await o.ledger.recordRedemption(tx.hash, { worker: tx.worker, cumulative: tx.amount, due: tx.due }, at);
+      if (!tx.payee) throw new Error(`redemption ${tx.hash} has no payee; the chain adapter must set it`);
+      const r = await o.ledger.recordRedemption(tx.hash, { payee: tx.payee, worker: tx.worker, cumulative: tx.amount, due: tx.due }, at);
       if (r.result === "applied") report.redemptions++;
       else report.duplicates++;
-      const issued = await o.ledger.findIssuedVoucher(tx.worker);
-      // A voucher above the highest signed, or the vault's payments to the address adding up past
+      // by payee: the vault's mark is per payee, whatever address the voucher named
+      const issued = await o.ledger.findIssuedVoucher(tx.payee);
+      // A voucher above the highest signed, or the vault's payments to the payee adding up past
       // it (a voucher paid again: a vault deployed afresh pays a cumulative from its start)
-      const redeemed = await o.ledger.redeemed(tx.worker);
+      const redeemed = await o.ledger.redeemed(tx.payee);
       if (!issued || issued.cumulative < tx.amount || issued.cumulative < redeemed) {
         await raise({
           key: `chain.unmatched-outflow:redeem:${tx.hash}`,
@@ -401,6 +402,7 @@ async function processTx(o: WatcherOptions, tx: VaultTx, report: WatcherReport, 
           title: "a voucher was redeemed above what the coordinator signed (coordinator key compromised?)",
           details: {
             ...base,
+            payee: tx.payee,
             worker: tx.worker,
             cumulative: tx.amount.toString(),
             paid: r.paid.toString(),

@@ -215,12 +215,12 @@ describe("issue 12: the vault's cells without @ton/core", () => {
       const vault = tonAddress(r);
       const to = tonAddress(r);
       const w = { account: r.big(256), amount: coins(r), seqno: r.int(2 ** 32), expiry: r.int(2 ** 32) };
-      const v = { cumulative: coins(r), expiry: r.int(2 ** 32) };
+      const v = { payee: r.big(256), cumulative: coins(r), expiry: r.int(2 ** 32) };
       // Act
-      const ours = [withdrawalHash(vault, { ...w, to }), voucherHash(vault, { ...v, worker: to })];
+      const ours = [withdrawalHash(vault, { ...w, to }), voucherHash(vault, { ...v, to })];
       const core = [
         coreWithdrawalHash(coreAddress(vault), { ...w, to: coreAddress(to) }),
-        coreVoucherHash(coreAddress(vault), { ...v, worker: coreAddress(to) }),
+        coreVoucherHash(coreAddress(vault), { ...v, to: coreAddress(to) }),
       ];
       // Assess
       expect(ours.map((h) => h.toString("hex"))).toEqual(core.map((h) => h.toString("hex")));

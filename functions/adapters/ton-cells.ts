@@ -159,7 +159,7 @@ export class CellBuilder {
 // ---------------------------------------------------------------- the vault's cells (contracts/vault.ts)
 
 export const TAG_WITHDRAW = 0x636f7731; // "cow1"
-export const TAG_VOUCHER = 0x636f7631; // "cov1"
+export const TAG_VOUCHER = 0x636f7632; // "cov2": vault v2's voucher names a payee and its address
 
 /** = contracts/vault.ts withdrawalHash: what the coordinator signs for a requester's withdrawal. */
 export function withdrawalHash(
@@ -177,9 +177,16 @@ export function withdrawalHash(
     .end().hash;
 }
 
-/** = contracts/vault.ts voucherHash: what the coordinator signs for a worker's payout. */
-export function voucherHash(vault: TonAddress, v: { worker: TonAddress; cumulative: bigint; expiry: number }): Buffer {
-  return new CellBuilder().uint(TAG_VOUCHER, 32).address(vault).address(v.worker).coins(v.cumulative).uint(v.expiry, 32).end().hash;
+/** = contracts/vault.ts voucherHash: what the coordinator signs for a payee's payout (`to`: the address paid). */
+export function voucherHash(vault: TonAddress, v: { payee: bigint; to: TonAddress; cumulative: bigint; expiry: number }): Buffer {
+  return new CellBuilder()
+    .uint(TAG_VOUCHER, 32)
+    .address(vault)
+    .uint(v.payee, 256)
+    .address(v.to)
+    .coins(v.cumulative)
+    .uint(v.expiry, 32)
+    .end().hash;
 }
 
 /**

@@ -189,7 +189,8 @@ describe("sendWithdrawal / sendVoucher", () => {
 describe("voucherFromJson refusals", () => {
   const vault = new Address(0, Buffer.alloc(32, 0x11));
   const good = voucherToJson(vault, {
-    worker: new Address(0, Buffer.alloc(32, 0x22)),
+    payee: 0x44n,
+    to: new Address(0, Buffer.alloc(32, 0x22)),
     cumulative: 123n,
     expiry: NOW + 60,
     signature: Buffer.alloc(64, 0x33),

@@ -10,9 +10,10 @@
  * `chain.vault-changed`. The real vault in the sandbox, the watcher, core/withdrawals and
  * core/payouts.
  */
+import { payeeUint } from "../../core/chain/payee";
 import { describe, expect, it } from "vitest";
 import { toNano } from "@ton/core";
-import { Vault } from "../../contracts/vault";
+import { GLOBAL_ID, Vault } from "../../contracts/vault";
 import { collectingAlerts } from "../../core/chain/dedup";
 import { runWatcher } from "../../core/chain/watcher";
 import { boundVault, VaultMismatchError } from "../../core/chain/vault-binding";
@@ -76,7 +77,12 @@ describe("a second vault deployment under a store that belongs to the first", ()
     // Prepare: the owner deploys vault B (same owner and coordinator key, nonce 1) and Alice
     // deposits into it; the coordinator is configured with B, the store kept
     const b = chain.blockchain.openContract(
-      await Vault.createFromConfig({ owner: chain.owner.address, coordinatorKey: chain.coordinator.publicKey, nonce: 1n }),
+      await Vault.createFromConfig({
+        owner: chain.owner.address,
+        coordinatorKey: chain.coordinator.publicKey,
+        nonce: 1n,
+        network: GLOBAL_ID.mainnet,
+      }),
     );
     await b.sendDeploy(chain.owner.getSender(), toNano("10"));
     await b.sendDeposit(aliceWallet.getSender(), toNano("5"), accountIdToUint(alice));
@@ -118,7 +124,7 @@ describe("a second vault deployment under a store that belongs to the first", ()
     // nothing written: no cursor moved, B's deposit credited to nobody, no seqno or voucher issued
     expect(dump(store)).toBe(before);
     expect(await f.ledger.getCursor()).toEqual(cursor);
-    expect(await b.getPaid(worker.address), "B paid no voucher").toBe(0n);
+    expect(await b.getPaid(payeeUint("w1")), "B paid no voucher").toBe(0n);
 
     // Act: the coordinator configured with A again goes on where it was (seqno 1 released, issued again)
     const w1 = await requestWithdrawal(depsA, alice, { amount: toNano("1"), to: aliceWallet.address.toRawString() });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { payeeUintToHex } from "../../core/chain/payee";
 import { Address, toNano, type Transaction, type TupleItem } from "@ton/core";
 import { accountWalletAddress, CREDIT_VALUE, DEPOSIT_FEE } from "../../contracts/vault";
-import { startLocalChain, type LocalChain } from "../../local/chain";
+import { startLocalChain, testPayee, type LocalChain } from "../../local/chain";
 import { freeze, refDepositLookalikes } from "../../contracts/fixtures";
 import { accountIdToUint } from "../../core/chain/account";
 import { getBalance, requesterAccount } from "../../core/ledger";
@@ -176,7 +177,13 @@ describe("chain watcher on the sandbox", () => {
     ]);
     const voucher = chain.signVoucher(worker.address, cost);
     await ledger.recordIssuedVoucher(
-      { workerId: "worker-1", worker: worker.address.toRawString(), cumulative: cost, expiry: voucher.expiry },
+      {
+        workerId: "worker-1",
+        payee: payeeUintToHex(voucher.payee),
+        worker: worker.address.toRawString(),
+        cumulative: cost,
+        expiry: voucher.expiry,
+      },
       0,
     );
     const before = await chain.walletBalance(worker.address);
@@ -194,8 +201,8 @@ describe("chain watcher on the sandbox", () => {
 
     expect({ redemptions: r.redemptions, withdrawals: r.withdrawals }).toEqual({ redemptions: 1, withdrawals: 1 });
     expect(alerts.raised).toEqual([]);
-    expect(await chain.paid(worker.address)).toBe(cost);
-    expect(await ledger.redeemed(worker.address.toRawString())).toBe(cost);
+    expect(await chain.paid(voucher.payee)).toBe(cost);
+    expect(await ledger.redeemed(payeeUintToHex(voucher.payee))).toBe(cost);
     expect((await ledger.balance("vch:worker-1")).available).toBe(0n);
     expect(await chain.walletBalance(worker.address)).toBeGreaterThan(before + cost - toNano("0.05"));
     // requester: 5 deposited (less the fee) - 1.5 spent - 1 withdrawn
@@ -219,7 +226,7 @@ describe("chain watcher on the sandbox", () => {
     const wd = await chain.withdraw(chain.requesterWallet, await chain.signWithdrawal(requesterId, fresh, toNano("1")));
 
     // Assess: both landed (the payee's uninitialised account keeps the value: bounce is off), so neither is "refused"
-    expect(await chain.paid(fresh)).toBe(toNano("1"));
+    expect(await chain.paid(testPayee(fresh))).toBe(toNano("1"));
     expect(await chain.walletBalance(fresh)).toBeGreaterThan(toNano("1.9"));
     expect([red, wd].map((r) => ({ success: r.success, error: r.error }))).toEqual([
       { success: true, error: undefined },
@@ -535,7 +542,7 @@ describe("voucher JSON", () => {
     const j = voucherToJson(chain.vaultAddress, v);
     const back = voucherFromJson(j);
     expect(back.vault.equals(chain.vaultAddress)).toBe(true);
-    expect({ ...back.voucher, worker: back.voucher.worker.toRawString() }).toEqual({ ...v, worker: v.worker.toRawString() });
+    expect({ ...back.voucher, to: back.voucher.to.toRawString() }).toEqual({ ...v, to: v.to.toRawString() });
     for (const bad of [
       { ...j, signature: "AAAA" },
       { ...j, cumulative: "-1" },

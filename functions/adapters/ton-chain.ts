@@ -11,6 +11,7 @@
  */
 import { Address, type Sender, type Transaction, type TupleItem, type TupleReader, toNano } from "@ton/core";
 import { accountWalletAddress, signVoucher, signWithdrawal, type SignedVoucher, type SignedWithdrawal } from "../../contracts/vault";
+import { payeeUintToHex } from "../../core/chain/payee";
 import type { ChainReader } from "../../core/chain/ports";
 import type { Cursor } from "../../core/chain/types";
 import { Voucher } from "../../events/money";
@@ -162,7 +163,8 @@ export { signVoucher, signWithdrawal };
 export function voucherToJson(vault: Address, v: SignedVoucher): Voucher {
   return {
     vault: vault.toRawString(),
-    worker: v.worker.toRawString(),
+    payee: payeeUintToHex(v.payee),
+    worker: v.to.toRawString(),
     cumulative: v.cumulative.toString(),
     expiry: v.expiry,
     signature: v.signature.toString("base64"),
@@ -186,7 +188,8 @@ export function voucherFromJson(j: unknown): { vault: Address; voucher: SignedVo
     return {
       vault: Address.parse(v.vault),
       voucher: {
-        worker: Address.parse(v.worker),
+        payee: BigInt("0x" + v.payee),
+        to: Address.parse(v.worker),
         cumulative: BigInt(v.cumulative),
         expiry: v.expiry,
         signature: Buffer.from(v.signature, "base64"),

@@ -94,12 +94,12 @@ function vaultBody(r: Rng): CoreCell {
       break;
     case 4:
       c = beginCell()
-        .store(storeRedeem({ $$type: "Redeem", worker: addr(r), cumulative: coins(r), expiry: u32(), signature: sig() }))
+        .store(storeRedeem({ $$type: "Redeem", payee: r.big(256), to: addr(r), cumulative: coins(r), expiry: u32(), signature: sig() }))
         .endCell();
       break;
     case 5:
       c = beginCell()
-        .store(storeClaimApproved({ $$type: "ClaimApproved", due: coins(r), cumulative: coins(r), worker: addr(r) }))
+        .store(storeClaimApproved({ $$type: "ClaimApproved", due: coins(r), cumulative: coins(r), payee: r.big(256), to: addr(r) }))
         .endCell();
       break;
     case 6:
@@ -155,8 +155,21 @@ describe("issue 12: the vault's message loaders against the Tact-generated ones"
     const pairs: Array<[(s: SliceLike) => unknown, (c: CoreCell) => unknown]> = [
       [loadWithdraw, (c) => tactWithdraw(c.beginParse())],
       [loadDebitApproved, (c) => tactDebitApproved(c.beginParse())],
-      [loadRedeem, (c) => tactRedeem(c.beginParse())],
-      [loadClaimApproved, (c) => tactClaimApproved(c.beginParse())],
+      // ours name the payee in hex and the address paid `worker` (the watcher's VaultTx fields)
+      [
+        loadRedeem,
+        (c) => {
+          const { payee, to, ...rest } = tactRedeem(c.beginParse());
+          return { payee: payee.toString(16).padStart(64, "0"), worker: to, ...rest };
+        },
+      ],
+      [
+        loadClaimApproved,
+        (c) => {
+          const { $$type, due, cumulative, payee, to } = tactClaimApproved(c.beginParse());
+          return { $$type, due, cumulative, payee: payee.toString(16).padStart(64, "0"), worker: to };
+        },
+      ],
     ];
     let read = 0;
     for (let i = 0; i < 5000; i++) {

@@ -108,23 +108,31 @@ export function loadDebitApproved(s: SliceLike): WithdrawalFields {
   return { amount, seqno, account, to, expiry };
 }
 
-/** = Tact loadRedeem: op, worker:address, cumulative:coins, expiry:uint32, signature:bits512 */
-export function loadRedeem(s: SliceLike): { worker: string; cumulative: bigint; expiry: bigint } {
+/** A payee (uint256) as 64 lowercase hex (core/chain/payee.ts payeeHex's form). */
+const payeeOf = (s: SliceLike) => s.loadUintBig(256).toString(16).padStart(64, "0");
+
+/**
+ * = Tact loadRedeem (vault v2): op, payee:uint256, to:address, cumulative:coins, expiry:uint32,
+ * ref(signature:bits512). `worker` is the address paid (`to`).
+ */
+export function loadRedeem(s: SliceLike): { payee: string; worker: string; cumulative: bigint; expiry: bigint } {
   prefix(s, VAULT_OPCODES.redeem);
+  const payee = payeeOf(s);
   const worker = s.loadAddress().toRawString();
   const cumulative = s.loadCoins();
   const expiry = s.loadUintBig(32);
-  s.loadBuffer(64);
-  return { worker, cumulative, expiry };
+  s.loadRef().beginParse().loadBuffer(64);
+  return { payee, worker, cumulative, expiry };
 }
 
-/** = Tact loadClaimApproved: op, due:coins, cumulative:coins, worker:address */
-export function loadClaimApproved(s: SliceLike): { due: bigint; cumulative: bigint; worker: string } {
+/** = Tact loadClaimApproved (vault v2): op, due:coins, cumulative:coins, payee:uint256, to:address */
+export function loadClaimApproved(s: SliceLike): { due: bigint; cumulative: bigint; payee: string; worker: string } {
   prefix(s, VAULT_OPCODES.claimApproved);
   const due = s.loadCoins();
   const cumulative = s.loadCoins();
+  const payee = payeeOf(s);
   const worker = s.loadAddress().toRawString();
-  return { due, cumulative, worker };
+  return { due, cumulative, payee, worker };
 }
 
 /** What the vault logged for a credited deposit. */
@@ -283,11 +291,11 @@ export function normalizeVaultTx(tx: TransactionLike): VaultTx {
         return withdrawal("withdraw", loadDebitApproved(body.beginParse()));
       case VAULT_OPCODES.redeem: {
         const msg = loadRedeem(body.beginParse());
-        return { ...common, kind: "redeem-routed", worker: msg.worker, amount: msg.cumulative };
+        return { ...common, kind: "redeem-routed", payee: msg.payee, worker: msg.worker, amount: msg.cumulative };
       }
       case VAULT_OPCODES.claimApproved: {
         const msg = loadClaimApproved(body.beginParse());
-        return { ...common, kind: "redeem", worker: msg.worker, amount: msg.cumulative, due: msg.due };
+        return { ...common, kind: "redeem", payee: msg.payee, worker: msg.worker, amount: msg.cumulative, due: msg.due };
       }
       case VAULT_OPCODES.setCoordinatorKey:
         return { ...common, kind: "admin", amount: 0n };

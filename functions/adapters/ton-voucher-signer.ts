@@ -1,7 +1,7 @@
 /**
  * VoucherSigner (core/payouts.ts) for callers that hold the vault's coordinator key as a NaCl
  * secret key and the vault as a @ton/core Address (the local default's sandbox vault, tests):
- * Ed25519 over the voucher cell ("cov1" | vault | worker | cumulative | expiry). The signing
+ * Ed25519 over the voucher cell ("cov2" | vault | payee | to | cumulative | expiry). The signing
  * itself is vault-signers.ts, the one implementation the AWS routes use too.
  */
 import type { Address } from "@ton/core";

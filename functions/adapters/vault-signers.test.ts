@@ -47,12 +47,13 @@ describe("issue 12: vault signers without @ton/*", () => {
       const seqno = r.int(2 ** 32);
 
       // Act
-      const voucher = await vaultVoucherSigner(seed, lean).sign({ worker: form, cumulative: amount, expiry });
+      const payee = r.bytes(32).toString("hex");
+      const voucher = await vaultVoucherSigner(seed, lean).sign({ payee, worker: form, cumulative: amount, expiry });
       const withdrawal = await vaultWithdrawalSigner(seed, lean).sign({ account, to: form, amount, seqno, expiry });
 
       // Assess
       expect(voucher.signature).toBe(
-        signVoucher(secretKey, vault, { worker: other, cumulative: amount, expiry }).signature.toString("base64"),
+        signVoucher(secretKey, vault, { payee: BigInt("0x" + payee), to: other, cumulative: amount, expiry }).signature.toString("base64"),
       );
       expect(withdrawal.signature).toBe(
         signWithdrawal(secretKey, vault, { account: accountIdToUint(account), to: other, amount, seqno, expiry }).signature.toString(
@@ -74,8 +75,9 @@ describe("issue 12: vault signers without @ton/*", () => {
     const ws = vaultWithdrawalSigner(seed, lean);
 
     // Act
-    const v = { vault: vs.vault, worker, cumulative: "123456789", expiry: 1_800_000_000 };
-    const { signature: vsig } = await vs.sign({ worker, cumulative: 123456789n, expiry: v.expiry });
+    const payee = "ab".repeat(32);
+    const v = { vault: vs.vault, payee, worker, cumulative: "123456789", expiry: 1_800_000_000 };
+    const { signature: vsig } = await vs.sign({ payee, worker, cumulative: 123456789n, expiry: v.expiry });
     const w = { vault: ws.vault, account, to: worker, amount: "5", seqno: 3, expiry: 1_800_000_000 };
     const { signature: wsig } = await ws.sign({ account, to: worker, amount: 5n, seqno: 3, expiry: w.expiry });
 

@@ -10,6 +10,7 @@
  */
 import { sign, signingKeyFromSeed } from "../../core/crypto/keys";
 import { accountIdToUint } from "../../core/chain/account";
+import { payeeHexToUint } from "../../core/chain/payee";
 import { InvalidPayoutAddressError, type VoucherSigner } from "../../core/payouts";
 import { InvalidWithdrawalAddressError, type WithdrawalSigner } from "../../core/withdrawals";
 import { parseTonAddress, rawAddress, voucherHash, withdrawalHash, type TonAddress } from "./ton-cells";
@@ -41,7 +42,12 @@ export function vaultVoucherSigner(seed: Uint8Array, vault: TonAddress): Voucher
     vault: rawAddress(vault),
     payoutAddress: (a) => rawAddress(payoutTonAddress(a)),
     async sign(v) {
-      const hash = voucherHash(vault, { worker: parseTonAddress(v.worker), cumulative: v.cumulative, expiry: v.expiry });
+      const hash = voucherHash(vault, {
+        payee: payeeHexToUint(v.payee),
+        to: parseTonAddress(v.worker),
+        cumulative: v.cumulative,
+        expiry: v.expiry,
+      });
       return { signature: Buffer.from(sign(key, hash)).toString("base64") };
     },
   };

@@ -31,8 +31,8 @@ export const rawAddress = (seed: string) => `0:${createHash("sha256").update(see
 
 const withdrawalMessage = (vault: string, w: { account: string; to: string; amount: bigint; seqno: number; expiry: number }) =>
   `cow1|${vault}|${w.account}|${w.to}|${w.amount}|${w.seqno}|${w.expiry}`;
-const voucherMessage = (vault: string, v: { worker: string; cumulative: bigint; expiry: number }) =>
-  `cov1|${vault}|${v.worker}|${v.cumulative}|${v.expiry}`;
+const voucherMessage = (vault: string, v: { payee: string; worker: string; cumulative: bigint; expiry: number }) =>
+  `cov2|${vault}|${v.payee}|${v.worker}|${v.cumulative}|${v.expiry}`;
 
 /** The vault's deposit rules (DEPOSIT_FEE, MIN_DEPOSIT, CREDIT_VALUE of vault.tact), scaled to the simulation's amounts. */
 export interface SimDepositRules {
@@ -57,6 +57,7 @@ export class SimVault {
   private readonly balances: bigint[] = [];
   balance = 0n;
   readonly accounts = new Map<string, VaultAccount>();
+  /** what the vault paid each payee (64 hex), to whichever address: vault v2's mark is per payee */
   readonly paid = new Map<string, bigint>();
   totalDeposited = 0n;
   totalOut = 0n;
@@ -167,14 +168,14 @@ export class SimVault {
     };
   }
 
-  /** A Redeem message: pays cumulative − already paid to the payout address, when signed and not expired. */
+  /** A Redeem message: pays cumulative − what the payee was already paid, to the voucher's address, when signed and not expired. */
   redeem(v: Voucher): { tx: VaultTx; paid: bigint; why?: string } {
     const cumulative = BigInt(v.cumulative);
     const nowS = Math.floor(this.now() / 1000);
     const sigOk =
       v.vault === this.address &&
       verifySignature(this.coordinatorPublicKey, voucherMessage(this.address, { ...v, cumulative }), Buffer.from(v.signature, "base64"));
-    const before = this.paid.get(v.worker) ?? 0n;
+    const before = this.paid.get(v.payee) ?? 0n;
     const pay = cumulative > before ? cumulative - before : 0n;
     const why = !sigOk
       ? "bad signature"
@@ -184,20 +185,27 @@ export class SimVault {
           ? "more than the vault holds"
           : undefined;
     if (why)
-      return { tx: this.record({ kind: "redeem", worker: v.worker, amount: cumulative, aborted: true, exitCode: 101 }), paid: 0n, why };
+      return {
+        tx: this.record({ kind: "redeem", payee: v.payee, worker: v.worker, amount: cumulative, aborted: true, exitCode: 101 }),
+        paid: 0n,
+        why,
+      };
     // nothing due (a voucher redeemed again, or one below what the address was paid): the payout
     // wallet refuses it, a bounce back to the vault (contracts/README.md), nothing paid
     if (pay === 0n)
       return {
-        tx: this.record({ kind: "redeem-refused", worker: v.worker, amount: cumulative, bounced: true }),
+        tx: this.record({ kind: "redeem-refused", payee: v.payee, worker: v.worker, amount: cumulative, bounced: true }),
         paid: 0n,
         why: "nothing due",
       };
-    this.paid.set(v.worker, before + pay);
+    this.paid.set(v.payee, before + pay);
     this.totalOut += pay;
     this.balance -= pay;
     // the paying transaction names what it paid (the payout wallet's due), as the chain adapter reads it
-    return { tx: this.record({ kind: "redeem", worker: v.worker, amount: cumulative, outValue: pay, due: pay }), paid: pay };
+    return {
+      tx: this.record({ kind: "redeem", payee: v.payee, worker: v.worker, amount: cumulative, outValue: pay, due: pay }),
+      paid: pay,
+    };
   }
 
   seqno(account: string): number {

@@ -45,6 +45,7 @@ import { tabSlotJobId } from "../../core/ids";
 import { jobMovementRecords } from "../../core/jobs/items";
 import { isOperatorFeeAccount, operatorFeeAccount } from "../../core/ledger";
 import { inboxPk, RECEIPT_INBOX_PK, windowEntryKey } from "../../core/receipts/log";
+import { payeeHex } from "../../core/chain/payee";
 import { issuedVoucherKey } from "../../core/chain/store-ledger";
 import { OPERATOR_PAYEE_ID, OPERATOR_VOUCHER_ACCOUNT } from "../../core/payouts";
 import type { Item } from "../../core/ports";
@@ -66,8 +67,8 @@ export interface HonestResult {
 export interface ChainTruth {
   deposited(account: string): bigint;
   withdrawn(account: string): bigint;
-  /** what the vault paid a payout address in all (its redemptions) */
-  paid?(address: string): bigint;
+  /** what the vault paid a payee (64 hex: payeeHex of its id) in all, to whichever address (its redemptions) */
+  paid?(payee: string): bigint;
 }
 
 export interface Oracle {
@@ -269,7 +270,8 @@ export function operatorBooksOf(store: SimStore, movements?: Iterable<Item>): Op
   }
   const payout = store.item("chain", OPERATOR_PAYOUT_KEY);
   b.issued = big(payout?.cumulative);
-  if (payout) b.claimed = big(store.item("chain", issuedVoucherKey(String(payout.address)))?.cumulative);
+  // vault v2: the issued-voucher record is the payee's (payeeHex of its id), not the address's
+  if (payout) b.claimed = big(store.item("chain", issuedVoucherKey(payeeHex(OPERATOR_PAYEE_ID)))?.cumulative);
   return b;
 }
 
@@ -285,7 +287,7 @@ export function operatorProblems(b: OperatorBooks, oracle: Oracle): string[] {
       `the operator was vouchered a cumulative ${b.issued}, but ${OPERATOR_VOUCHER_ACCOUNT} holds ${b.vouchers} and ${b.booked} was paid out of it (${b.vouchers + b.booked} moved)`,
     );
   if (b.claimed > b.issued) v.push(`the operator's issued-voucher record says ${b.claimed} was signed, its payout record ${b.issued}`);
-  const paid = oracle.operatorPayout !== undefined ? oracle.chain?.paid?.(oracle.operatorPayout) : undefined;
+  const paid = oracle.operatorPayout !== undefined ? oracle.chain?.paid?.(payeeHex(OPERATOR_PAYEE_ID)) : undefined;
   if (paid !== undefined) v.push(...operatorPaidProblems(b, paid));
   return v;
 }
@@ -360,7 +362,7 @@ export function workerBooksOf(store: SimStore, movements: Iterable<Item>): { boo
     const b = of(r.pk.slice("payout:".length));
     b.issued = big(r.cumulative);
     b.address = String(r.address);
-    b.claimed = big(store.item("chain", issuedVoucherKey(b.address))?.cumulative);
+    b.claimed = big(store.item("chain", issuedVoucherKey(payeeHex(r.pk.slice("payout:".length))))?.cumulative);
   }
   return { books, stray };
 }
@@ -377,7 +379,7 @@ export function workerProblems(id: string, b: WorkerBooks, oracle: Oracle): stri
       `worker ${id} was vouchered a cumulative ${b.issued}, but vch:${id} holds ${b.vouchers} and ${b.booked} was paid out of it (${b.vouchers + b.booked} moved)`,
     );
   if (b.claimed > b.issued) v.push(`worker ${id}'s issued-voucher record says ${b.claimed} was signed, its payout record ${b.issued}`);
-  const paid = b.address !== undefined ? oracle.chain?.paid?.(b.address) : undefined;
+  const paid = b.address !== undefined ? oracle.chain?.paid?.(payeeHex(id)) : undefined;
   if (paid !== undefined) v.push(...workerPaidProblems(id, b, paid));
   return v;
 }

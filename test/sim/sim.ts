@@ -67,6 +67,7 @@
  * Fault rates are drawn per seed ("swarm testing": some seeds crash often, some never; some
  * duplicate every other message, some none), so the seeds together cover the combinations.
  */
+import { payeeHex } from "../../core/chain/payee";
 import { createHash } from "node:crypto";
 import { createDevAttestation } from "../../core/attestation/dev";
 import { localPolicy } from "../../core/attestation/policy";
@@ -725,7 +726,7 @@ export class Sim {
       chain: {
         deposited: (a) => vault.accounts.get(a)?.deposited ?? 0n,
         withdrawn: (a) => vault.accounts.get(a)?.withdrawn ?? 0n,
-        paid: (address) => vault.paid.get(address) ?? 0n,
+        paid: (payee) => vault.paid.get(payee) ?? 0n,
       },
       operatorPayout: this.operator.payout,
     };
@@ -1262,13 +1263,18 @@ export class Sim {
       const books = this.checker.operatorBooks();
       // a voucher whose answer was lost (its fees moved to opr:vouchers, unseen by the operator)
       // is asked for again: the coordinator signs the recorded cumulative once more
-      const lostVoucher = books.vouchers > 0n && BigInt(op.best?.cumulative ?? 0) < (this.vault.paid.get(op.payout) ?? 0n) + books.vouchers;
+      const lostVoucher =
+        books.vouchers > 0n && BigInt(op.best?.cumulative ?? 0) < (this.vault.paid.get(payeeHex(OPERATOR_PAYEE_ID)) ?? 0n) + books.vouchers;
       if (books.shards > 0n || lostVoucher) {
         // each voucher sweeps every shard: fees still there after a few mean they never move
         if (++this.operatorDrainAsks > 8) this.fail("the operator's fees are still in the shards after 8 vouchers in the drain");
         return (this.operatorVoucher(1), true);
       }
-      if (op.best && op.redeemed !== op.best.signature && (this.vault.paid.get(op.payout) ?? 0n) < BigInt(op.best.cumulative))
+      if (
+        op.best &&
+        op.redeemed !== op.best.signature &&
+        (this.vault.paid.get(payeeHex(OPERATOR_PAYEE_ID)) ?? 0n) < BigInt(op.best.cumulative)
+      )
         return (this.operatorRedeem(op.best), true);
       // once paid out: its voucher sent again (nothing due: the payout wallet refuses it, the watcher
       // books nothing), and a voucher asked for another address (409 payout_address_mismatch)
@@ -2242,7 +2248,7 @@ export class Sim {
     if (paid) this.askLanded("wrk.redeem");
     this.chainTx(tx);
     // the vault never pays a worker more than it was vouchered or credited (the watcher books it later)
-    const problems = workerPaidProblems(a.label, this.checker.workerBooksOf(a.id), this.vault.paid.get(a.payout) ?? 0n);
+    const problems = workerPaidProblems(a.label, this.checker.workerBooksOf(a.id), this.vault.paid.get(payeeHex(a.id)) ?? 0n);
     if (problems.length) this.fail(...problems);
     this.note(() => `${a.label} redeems its voucher (cumulative ${v.cumulative}): ${why ? `refused (${why})` : `paid ${paid}`}`);
   }
@@ -2304,7 +2310,7 @@ export class Sim {
     this.count(paid ? "operator redemptions paid" : `operator redemptions refused by the vault (${why})`);
     if (paid && this.phase === "active") this.count("operator redemptions paid amid faults");
     this.note(() => `OPR redeems its voucher (cumulative ${v.cumulative})${again}: ${why ? `refused (${why})` : `paid ${paid}`}`);
-    const v2 = operatorPaidProblems(this.checker.operatorBooks(), this.vault.paid.get(op.payout) ?? 0n);
+    const v2 = operatorPaidProblems(this.checker.operatorBooks(), this.vault.paid.get(payeeHex(OPERATOR_PAYEE_ID)) ?? 0n);
     if (v2.length) this.fail(...v2);
   }
 
@@ -2511,19 +2517,19 @@ export class Sim {
       if ((Number(w.expiry) + RELEASE_GRACE_SECONDS) * 1000 < this.t)
         v.push(`withdrawal seqno ${w.seqno} of ${w.account} (${w.amount}) expired unsent and is still reserved at quiescence`);
     }
-    // every payment the vault made to a payout address (the operator's and each worker's) was booked, no more
+    // every payment the vault made to a payee (the operator and each worker) was booked, no more
     const booked = new Map<string, bigint>();
     for (const m of this.store.items("ledger")) {
       const meta = m.meta as Record<string, string> | undefined;
-      if (m.kind === "redemption" && meta?.worker) booked.set(meta.worker, (booked.get(meta.worker) ?? 0n) + BigInt(meta.paid ?? 0));
+      if (m.kind === "redemption" && meta?.payee) booked.set(meta.payee, (booked.get(meta.payee) ?? 0n) + BigInt(meta.paid ?? 0));
     }
-    for (const address of new Set([...booked.keys(), ...this.vault.paid.keys()]))
-      if ((booked.get(address) ?? 0n) !== (this.vault.paid.get(address) ?? 0n))
-        v.push(`the vault paid ${address} ${this.vault.paid.get(address) ?? 0n}, the watcher booked ${booked.get(address) ?? 0n}`);
+    for (const payee of new Set([...booked.keys(), ...this.vault.paid.keys()]))
+      if ((booked.get(payee) ?? 0n) !== (this.vault.paid.get(payee) ?? 0n))
+        v.push(`the vault paid payee ${payee} ${this.vault.paid.get(payee) ?? 0n}, the watcher booked ${booked.get(payee) ?? 0n}`);
     // the drain paid the operator every fee settled (its last voucher redeemed and booked)
     if (this.operatorShare > 0) {
       const b = operatorBooksOf(this.store);
-      const paid = this.vault.paid.get(this.operator.payout) ?? 0n;
+      const paid = this.vault.paid.get(payeeHex(OPERATOR_PAYEE_ID)) ?? 0n;
       if (b.shards !== 0n || b.vouchers !== 0n || paid !== b.settled)
         v.push(
           `the operator was not paid out at quiescence: ${b.shards} in the shards, ${b.vouchers} in opr:vouchers, the vault paid it ${paid} of ${b.settled} settled`,
