@@ -7,13 +7,10 @@
  * in full, and the job went on to the next candidate to be answered (and read) again, for nothing.
  */
 import { describe, expect, it } from "vitest";
-import type { ApiClient } from "../api-client/api";
-import type { ApiRoute } from "../api-client/routes";
-import { API } from "../api-client/api";
 import { sealRequest } from "../core/crypto/envelope";
 import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
-import type { AgentJob, ResultRequest } from "../events/api";
+import type { AgentJob } from "../events/api";
 import { openChunkedReply } from "../core/crypto/reply-stream";
 import { MAX_REPLY_BYTES, RequestPlaintext, type ChunkedReply, type EnvelopeHeader } from "../events/envelope";
 import type { RelayChunk } from "../events/relay";
@@ -21,7 +18,7 @@ import type { RelaySession } from "../events/relay-session";
 import { promptTokenBound } from "../client/sdk";
 import type { Engine, EngineResult } from "./engines/engine";
 import { executeJob, promptFloor } from "./execute";
-import { executeContext } from "./job-testing";
+import { executeContext, recordingApi } from "./job-testing";
 
 const MODEL = "test-model";
 
@@ -76,16 +73,8 @@ async function run(o: { engine: Engine; plain: Record<string, unknown>; header?:
     credentials: { accessKeyId: "k", secretAccessKey: "s", sessionToken: "t", expiration: Date.now() + 3_600_000 },
   };
   const job: AgentJob = { jobId: header.jobId, attempt: 0, envelope, deadline: Date.now() + 60_000, relay: sqs };
-  const results: ResultRequest[] = [];
+  const { api, results } = recordingApi();
   const published: RelayChunk[] = [];
-  const api = {
-    async request(route: ApiRoute, opts: { body?: unknown } = {}) {
-      if (route !== API.postResult) throw new Error(`unexpected route ${route.path}`);
-      results.push(opts.body as ResultRequest);
-      return { status: "completed", duplicate: false, cost: "1" };
-    },
-    localTime: (serverMs: number) => serverMs,
-  } as unknown as ApiClient;
   await executeJob(
     executeContext({ signingKey, kemKey }, api, o.engine, {
       relayPublisher: async (_s, chunks) => void published.push(...chunks),

@@ -12,14 +12,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import type { ApiClient } from "../api-client/api";
-import type { ApiRoute } from "../api-client/routes";
-import { API } from "../api-client/api";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
-import type { ResultRequest } from "../events/api";
 import { createOpenAiEngine } from "./engines/openai-http";
 import { executeJob } from "./execute";
-import { executeContext, openableJob } from "./job-testing";
+import { executeContext, openableJob, recordingApi } from "./job-testing";
 import { MODEL } from "../test/helpers";
 
 const servers: Array<() => Promise<void>> = [];
@@ -106,15 +102,7 @@ describe("review41: a cancel while the model writes a tool call", () => {
       { messages: [{ role: "user", content: "call write with a long list" }], tools, toolChoice: "required" },
       { maxTokens: 2000, maxPromptTokens: 1000 },
     );
-    const results: ResultRequest[] = [];
-    const api = {
-      async request(route: ApiRoute, opts: { body?: unknown } = {}) {
-        if (route !== API.postResult) throw new Error(`unexpected route ${route.path}`);
-        results.push(opts.body as ResultRequest);
-        return { status: "completed", duplicate: false, cost: "1" };
-      },
-      localTime: (serverMs: number) => serverMs,
-    } as unknown as ApiClient;
+    const { api, results } = recordingApi();
     const cancel = new AbortController();
 
     // Act

@@ -155,6 +155,8 @@ export function recordingApi() {
       results.push(opts.body as ResultRequest);
       return { status: "completed", duplicate: false, cost: "1" };
     },
+    /** the coordinator's clock is this process's */
+    localTime: (serverMs: number) => serverMs,
   };
   return { api: api as unknown as ApiClient, results };
 }
