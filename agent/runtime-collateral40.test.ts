@@ -65,7 +65,11 @@ const challenge = (): AgentChallenge => ({
  * re-registration. `beatsAt[msg]`: how many beats had been sent when `msg` was first logged.
  */
 async function staleableAgent(heartbeatMs = 100) {
-  const net = await startNetwork({ chain: false });
+  // Registrations unlimited here: every beat's short verdict asks for one, and each try while
+  // stale takes a nonce, so the default 10-nonce burst ran out when a loaded host slowed the stale
+  // phase (a 429 then held the return past the test's wait; CI, session 41). Not what this tests.
+  const unlimited = { burst: 100_000, perMinute: 100_000 };
+  const net = await startNetwork({ chain: false, config: { rateLimits: { registration_nonce: unlimited, registration: unlimited } } });
   cleanup.push(() => net.stop());
   const signingKey = generateSigningKey();
   const kemKey = generateKemKey();
