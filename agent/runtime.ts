@@ -864,11 +864,14 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
    * A job cancelled before it started: not run, reported failed with code "cancelled" at once, so
    * the coordinator refunds its requester now rather than at its lease.
    */
-  const notRunCancelled = async (job: AgentJob, receivedAt: number) => {
-    const key = attemptKey(job);
+  /** A job not run, reported failed with `code` (the coordinator ends or moves it on) and counted. */
+  const reportNotRun = async (job: AgentJob, receivedAt: number, code: "cancelled" | "engine_unavailable") => {
+    await api.request(API.postResult, { body: failureReport(job, code) }).catch(() => {});
+    finishMetrics(attemptKey(job), Math.max(0, now() - receivedAt) / 1000);
+  };
+  const notRunCancelled = (job: AgentJob, receivedAt: number) => {
     log.info("job cancelled by its requester before it started: not run", { jobId: job.jobId, attempt: job.attempt });
-    await api.request(API.postResult, { body: failureReport(job, "cancelled") }).catch(() => {});
-    finishMetrics(key, Math.max(0, now() - receivedAt) / 1000);
+    return reportNotRun(job, receivedAt, "cancelled");
   };
 
   const process1 = async (job: AgentJob, receivedAt: number, unheard = false) => {
@@ -1201,10 +1204,9 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     waiting.set(key, w);
   };
   /** A job given back unstarted, every slot busy until its lease's end (queue): counted failed (engine_unavailable: overloaded). */
-  const givenBackBusy = async (job: AgentJob, receivedAt: number) => {
+  const givenBackBusy = (job: AgentJob, receivedAt: number) => {
     log.warn("job given back: every slot stayed busy until its lease was nearly out", { jobId: job.jobId, attempt: job.attempt });
-    await api.request(API.postResult, { body: failureReport(job, "engine_unavailable") }).catch(() => {});
-    finishMetrics(attemptKey(job), Math.max(0, now() - receivedAt) / 1000);
+    return reportNotRun(job, receivedAt, "engine_unavailable");
   };
   /** Nothing of ours runs or waits while the worker cannot attest: no poll until it can (cannotAttest). */
   const parked = () => cannotAttest && inFlight === 0 && waiting.size === 0;

@@ -8,6 +8,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Address } from "@ton/core";
 import { payoutWalletAddress } from "../contracts/vault";
+import { payeeHexToUint } from "../core/chain/payee";
 import type { Voucher } from "../events/money";
 
 export type StandInAnswer = { status: number; body?: unknown };
@@ -43,7 +44,7 @@ export const standInVoucher = (worker: string, cumulative: bigint): Voucher => (
  * `asked` lists the addresses read, `wallet` is the payout wallet's.
  */
 export async function toncenterStandIn(v: Voucher, state: "active" | "uninitialized") {
-  const wallet = await payoutWalletAddress(Address.parse(v.vault), BigInt("0x" + v.payee));
+  const wallet = await payoutWalletAddress(Address.parse(v.vault), payeeHexToUint(v.payee));
   const asked: string[] = [];
   const server = createServer((req, res) => {
     let body = "";

@@ -13,6 +13,7 @@
 import { Address, beginCell, type Cell } from "@ton/core";
 import { formatTon } from "./format";
 import { accountIdToUint } from "../core/chain/account";
+import { payeeHexToUint } from "../core/chain/payee";
 import type { Voucher } from "../events/money";
 import type { SignedWithdrawalView } from "../events/withdrawals";
 
@@ -74,7 +75,7 @@ export function withdrawMessage(w: SignedWithdrawalView): VaultMessage {
 export function redeemMessage(v: Voucher): VaultMessage {
   const body = beginCell()
     .storeUint(OP_REDEEM, 32)
-    .storeUint(BigInt("0x" + v.payee), 256)
+    .storeUint(payeeHexToUint(v.payee), 256)
     .storeAddress(Address.parse(v.worker))
     .storeCoins(BigInt(v.cumulative))
     .storeUint(v.expiry, 32)

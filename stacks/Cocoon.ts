@@ -7,6 +7,7 @@ import { ApplicationLogLevel, FunctionUrlAuthType, LoggingFormat, SystemLogLevel
 import { Alarm, ComparisonOperator, MathExpression, TreatMissingData, type IMetric } from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
+import type { ZodError } from "zod";
 import { HANDLER_NODEJS } from "./bundling";
 import { isProductionStage } from "../core/stages";
 import { loadPolicy } from "../core/attestation/policy";
@@ -244,19 +245,14 @@ export function checkDeployerEnv(stage: string, env: NodeJS.ProcessEnv = process
   }
   // the two scheduled functions' own schemas (a malformed threshold of the chain watcher's failed
   // every cold start of the function that credits deposits)
-  for (const [schema, names] of [
-    [AnchorEnv, ANCHORER_ENV],
-    [ChainEnv, CHAIN_WATCHER_ENV],
-  ] as const) {
-    const parsed = schema.partial().safeParse(given(names));
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      refuse(String(issue.path[0]), issue.message);
-    }
-  }
-  // session 40: the chain watcher's quorum of toncenter endpoints, each another operator's
+  const refuseFirst = (e: ZodError): never => refuse(String(e.issues[0]!.path[0]), e.issues[0]!.message);
+  const anchorEnv = AnchorEnv.partial().safeParse(given(ANCHORER_ENV));
+  if (!anchorEnv.success) refuseFirst(anchorEnv.error);
   const watcherEnv = ChainEnv.partial().safeParse(given(CHAIN_WATCHER_ENV));
-  const clash = watcherEnv.success ? quorumHostClash(watcherEnv.data) : null;
+  if (!watcherEnv.success) refuseFirst(watcherEnv.error);
+  // session 41: the chain watcher's quorum of toncenter endpoints, each another operator's (its
+  // environment parsed above: refuseFirst threw otherwise)
+  const clash = quorumHostClash(watcherEnv.data!);
   if (clash) refuse("COCOON_TON_QUORUM_ENDPOINTS", clash);
   // the watcher sends to the alert bot only with both (functions/schedule/chain-watcher.ts): one alone
   // deployed, and no Telegram alert was ever sent, without a word

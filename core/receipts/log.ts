@@ -65,11 +65,15 @@ export const RECEIPT_INBOX_PK = "rlog:pending";
 export const MOVEMENT_INBOX_PK = "mlog:pending";
 /** Partition keys per inbox (issue 16): appends spread over them; the anchorer reads them all. */
 export const INBOX_SHARDS = 16;
-/** The inbox partition an entry goes to: FNV-1a of its sort key (job id or movement id). */
-export function inboxPk(inbox: typeof RECEIPT_INBOX_PK | typeof MOVEMENT_INBOX_PK, sk: string): string {
+/** The shard a sort key (job id or movement id) goes to: FNV-1a of it, mod INBOX_SHARDS. */
+const shardOf = (sk: string) => {
   let h = 0x811c9dc5;
   for (let i = 0; i < sk.length; i++) h = Math.imul(h ^ sk.charCodeAt(i), 0x01000193);
-  return `${inbox}#${(h >>> 0) % INBOX_SHARDS}`;
+  return (h >>> 0) % INBOX_SHARDS;
+};
+/** The inbox partition an entry goes to: its sort key's shard. */
+export function inboxPk(inbox: typeof RECEIPT_INBOX_PK | typeof MOVEMENT_INBOX_PK, sk: string): string {
+  return `${inbox}#${shardOf(sk)}`;
 }
 /** Every partition of an inbox. */
 export const inboxPks = (inbox: typeof RECEIPT_INBOX_PK | typeof MOVEMENT_INBOX_PK) =>
@@ -98,11 +102,6 @@ export const receiptIndexKey = (jobId: string) => ({ pk: `rlog:${jobId}`, sk: "r
 /** The time-windowed receipt log's partitions: rlog:w<minute of at>#<shard>. */
 export const WINDOW_PK = "rlog:w";
 const MINUTE = 60_000;
-const shardOf = (sk: string) => {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < sk.length; i++) h = Math.imul(h ^ sk.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % INBOX_SHARDS;
-};
 const windowPk = (minute: number, shard: number) => `${WINDOW_PK}${minute}#${shard}`;
 /** Where a receipt settled at `at` (ms) lives for good: its minute's partition, spread over INBOX_SHARDS by job id. */
 export const windowEntryKey = (at: number, jobId: string) => ({ pk: windowPk(Math.floor(at / MINUTE), shardOf(jobId)), sk: jobId });
@@ -778,7 +777,8 @@ export class StoreAnchorLog {
     const upTo: Pos = firstLeft && cmpPos(posOf(firstLeft), plan.upTo) < 0 ? posOf(firstLeft) : plan.upTo;
     const takenNow = plan.take.filter((e) => inSet.has(e.sk));
     const maxPos = takenNow.length ? posOf(takenNow[takenNow.length - 1]!) : undefined;
-    const before = (await this.lastWindowed(prev.seqno))?.maxSoFar;
+    // `latest` is prev.seqno's record: read again only when it has no range (a deploy's old records)
+    const before = (latest?.upTo ? latest : await this.lastWindowed(prev.seqno))?.maxSoFar;
     const maxSoFar = maxPos && (!before || cmpPos(maxPos, before) > 0) ? maxPos : before;
     // a pass moves on only when this batch takes every straggler it found (else it reads the same minutes again)
     const passes = cursors.map((c, i) => (slices[i] && found[i]!.every((e) => inSet.has(e.sk)) ? slices[i].end : c));

@@ -11,7 +11,7 @@
  */
 import { Address, type Sender, type Transaction, type TupleItem, type TupleReader, toNano } from "@ton/core";
 import { accountWalletAddress, signVoucher, signWithdrawal, type SignedVoucher, type SignedWithdrawal } from "../../contracts/vault";
-import { payeeUintToHex } from "../../core/chain/payee";
+import { payeeHexToUint, payeeUintToHex } from "../../core/chain/payee";
 import type { ChainReader } from "../../core/chain/ports";
 import type { Cursor } from "../../core/chain/types";
 import { Voucher } from "../../events/money";
@@ -188,7 +188,7 @@ export function voucherFromJson(j: unknown): { vault: Address; voucher: SignedVo
     return {
       vault: Address.parse(v.vault),
       voucher: {
-        payee: BigInt("0x" + v.payee),
+        payee: payeeHexToUint(v.payee),
         to: Address.parse(v.worker),
         cumulative: BigInt(v.cumulative),
         expiry: v.expiry,

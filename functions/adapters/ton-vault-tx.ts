@@ -12,6 +12,7 @@
  * against those on random bodies, well-formed and not.
  */
 import { accountIdFromUint } from "../../core/chain/account";
+import { payeeUintToHex } from "../../core/chain/payee";
 import type { ChainReader, ChainView } from "../../core/chain/ports";
 import type { Cursor, VaultTx, VaultTxKind } from "../../core/chain/types";
 import { memoryVaultWalk, type VaultWalk, type VaultWalkStore, type WalkPoint } from "../../core/chain/vault-walk";
@@ -109,7 +110,7 @@ export function loadDebitApproved(s: SliceLike): WithdrawalFields {
 }
 
 /** A payee (uint256) as 64 lowercase hex (core/chain/payee.ts payeeHex's form). */
-const payeeOf = (s: SliceLike) => s.loadUintBig(256).toString(16).padStart(64, "0");
+const payeeOf = (s: SliceLike) => payeeUintToHex(s.loadUintBig(256));
 
 /**
  * = Tact loadRedeem (vault v2): op, payee:uint256, to:address, cumulative:coins, expiry:uint32,
