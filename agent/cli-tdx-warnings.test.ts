@@ -3,7 +3,7 @@
  * although the attestation says nothing of them are said at start (agent/cli.ts start).
  */
 import { describe, expect, it } from "vitest";
-import { coreLimitOf, tdxPrivacyWarnings } from "./cli";
+import { coreLimitOf, swapDevicesOnDisk, tdxPrivacyWarnings } from "./cli";
 
 describe("tdxPrivacyWarnings", () => {
   it.each([["http://127.0.0.1:8000/v1"], ["http://127.0.0.2:8000/v1"], ["http://localhost:8000/v1"], ["http://[::1]:8000/v1"]])(
@@ -99,5 +99,33 @@ describe("coreLimitOf (/proc/<pid>/limits)", () => {
     expect(coreLimitOf(limits)).toBe("0");
     expect(coreLimitOf(limits.replace("Max core file size        0 ", "Max core file size        unlimited "))).toBe("unlimited");
     expect(coreLimitOf("Max file size unlimited unlimited bytes")).toBeUndefined();
+  });
+});
+
+describe("swap (session 42 privacy review: TDX encrypts memory, not what is paged out to the host's disk)", () => {
+  const header = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
+  const llama = { engine: "llama" as const, engineUrl: "http://127.0.0.1:8000/v1" };
+
+  it("a tdx start warns when a swap device other than zram is on", () => {
+    // Prepare: a partition and a swap file beside a zram device
+    const swaps = `${header}/dev/vdb\tpartition\t8388604\t0\t-2\n/swapfile\tfile\t1048572\t0\t-3\n/dev/zram0\tpartition\t4194300\t0\t100\n`;
+    // Act
+    const warnings = tdxPrivacyWarnings("tdx", llama, false, "0", [], swaps);
+    // Assess: one warning naming the disk devices only
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain("swap is on (/dev/vdb, /swapfile)");
+    expect(warnings[0]).toContain("MemorySwapMax=0");
+  });
+
+  it("says nothing for no swap, zram only, an unreadable /proc/swaps, or a tier that is not tdx", () => {
+    expect(tdxPrivacyWarnings("tdx", llama, false, "0", [], header)).toEqual([]);
+    expect(tdxPrivacyWarnings("tdx", llama, false, "0", [], `${header}/dev/zram0\tpartition\t4194300\t0\t100\n`)).toEqual([]);
+    expect(tdxPrivacyWarnings("tdx", llama, false, "0", [], undefined)).toEqual([]);
+    expect(tdxPrivacyWarnings("dev", llama, false, "0", [], `${header}/dev/vdb\tpartition\t8388604\t0\t-2\n`)).toEqual([]);
+  });
+
+  it("swapDevicesOnDisk reads /proc/swaps' first column past its header", () => {
+    expect(swapDevicesOnDisk(`${header}/dev/sda2 partition 1 0 -2\n\n`)).toEqual(["/dev/sda2"]);
+    expect(swapDevicesOnDisk("")).toEqual([]);
   });
 });

@@ -724,6 +724,7 @@ export function tdxPrivacyWarnings(
   logEngine: boolean,
   coreLimit?: string,
   nodeFlags: readonly string[] = [],
+  swaps?: string,
 ): string[] {
   if (tier !== "tdx") return [];
   const out: string[] = [];
@@ -744,6 +745,16 @@ export function tdxPrivacyWarnings(
       `core dumps are on (soft limit ${coreLimit}): a crash of the agent or its engine would write their memory, running jobs' prompts and answers included, to disk; ` +
         "set LimitCORE=0 (deploy/cocoon-agent.service does) or run the container with --ulimit core=0",
     );
+  // Session 42 privacy review: TDX encrypts the VM's memory, not what it writes to a disk. Pages
+  // swapped out to a disk the host provides are the agent's and its engine's memory in the clear:
+  // running jobs' prompts and answers, and the HPKE private key that opens every sealed request the
+  // operator's queues still hold. Compressed RAM (zram) stays in memory.
+  const onDisk = swapDevicesOnDisk(swaps);
+  if (onDisk.length)
+    out.push(
+      `swap is on (${onDisk.join(", ")}): memory paged out to disk holds prompts, answers and the agent's private key in the clear; ` +
+        "run without swap (deploy/cocoon-agent.service sets MemorySwapMax=0), or only zram or swap encrypted with a key made inside this VM",
+    );
   if (config.engine === "openai") {
     if (!isLoopbackUrl(config.engineUrl))
       out.push(
@@ -753,6 +764,25 @@ export function tdxPrivacyWarnings(
   if (logEngine)
     out.push("--log-engine copies the engine's own lines into the log: they can quote request text; whoever reads the log reads them");
   return out;
+}
+
+/** The swap devices in /proc/swaps text that are not compressed RAM (zram): none for undefined or no swap. */
+export function swapDevicesOnDisk(swaps: string | undefined): string[] {
+  if (!swaps) return [];
+  return swaps
+    .split("\n")
+    .slice(1) // the header line: Filename Type Size Used Priority
+    .map((line) => line.trim().split(/\s+/)[0])
+    .filter((device): device is string => !!device && !device.startsWith("/dev/zram"));
+}
+
+/** This machine's /proc/swaps; undefined where /proc cannot tell. */
+function ownSwaps(): string | undefined {
+  try {
+    return readFileSync("/proc/swaps", "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 /** The soft core-file size limit in /proc/<pid>/limits text ("0", a byte count or "unlimited"); undefined without that line. */
@@ -1089,7 +1119,14 @@ async function serving(
     const kemKey = generateKemKey(); // made here, never written anywhere: it lives and dies with this VM
     if (tier !== "tdx") io.err.write(`WARNING: tier ${tierLabel(tier)}: requesters who choose it accept that you can read their prompts\n`);
     const nodeFlags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/).filter(Boolean)];
-    for (const w of tdxPrivacyWarnings(tier, config, o.logEngine === true, tier === "tdx" ? ownCoreLimit() : undefined, nodeFlags))
+    for (const w of tdxPrivacyWarnings(
+      tier,
+      config,
+      o.logEngine === true,
+      tier === "tdx" ? ownCoreLimit() : undefined,
+      nodeFlags,
+      tier === "tdx" ? ownSwaps() : undefined,
+    ))
       log.warn(w);
     // Off the local network (dev) there is no sandbox wallet to pay: each payout check would fail
     // with payout_address_required, and only once the threshold was reached. Say it now.

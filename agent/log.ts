@@ -39,6 +39,18 @@ const TEXT_FIELDS = new Set([
   "stop",
   "logprobs",
   "user",
+  // And what came after it (session 42 privacy review): tool definitions, embedding vectors (which
+  // can be inverted back to their text), images, response schemas and the pass-through fields a
+  // requester fills with their own text or ids.
+  "tools",
+  "embedding",
+  "embeddings",
+  "vectors",
+  "image_url",
+  "response_format",
+  "metadata",
+  "safety_identifier",
+  "prompt_cache_key",
 ]);
 /** Longer strings are cut: an id, a code or an error message fits; a pasted document does not. */
 const MAX_STRING = 300;

@@ -91,6 +91,10 @@ describe("the systemd unit (deploy/)", () => {
     expect(unit.Service?.LimitCORE).toEqual(["0"]);
   });
 
+  it("session 42: keeps the agent and its engine child out of swap (a page on the host's disk is plaintext it may read)", () => {
+    expect(unit.Service?.MemorySwapMax).toEqual(["0"]);
+  });
+
   it.skipIf(spawnSync("systemd-analyze", ["--version"]).status !== 0)("passes systemd-analyze verify without a warning", () => {
     // Act
     const r = spawnSync("systemd-analyze", ["verify", "--man=no", join(root, "deploy", "cocoon-agent.service")], { encoding: "utf8" });

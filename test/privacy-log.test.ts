@@ -27,6 +27,27 @@ describe("privacy: the agent's log withholds request text however it is passed",
     expect(JSON.parse(lines[0]!).msg).toBe("job failed");
   });
 
+  it.each([
+    ["tools", (c: string) => [{ type: "function", function: { name: "f", description: c } }]],
+    ["embedding", (c: string) => [0.25, -0.5, c]],
+    ["embeddings", (c: string) => [[c]]],
+    ["vectors", (c: string) => [[c]]],
+    ["image_url", (c: string) => ({ url: `data:image/png;base64,${c}` })],
+    ["response_format", (c: string) => ({ type: "json_schema", json_schema: { name: c } })],
+    ["metadata", (c: string) => ({ k: c })],
+    ["safety_identifier", (c: string) => c],
+    ["prompt_cache_key", (c: string) => c],
+  ])("session 42: withholds %s (fields requests carry since session 31)", (field, value) => {
+    // Prepare
+    const { lines, log } = logged();
+    const canary = randomCanary();
+    // Act
+    log.warn("job", { jobId: "job_1", [field]: value(canary) });
+    // Assess
+    expect(JSON.parse(lines[0]!)[field]).toBe("[withheld]");
+    expectNoCanary(canary, lineSources("agent log", lines));
+  });
+
   it("does not write out the bytes of a Buffer or a typed array (a plaintext before it is parsed)", () => {
     // Prepare
     const { lines, log } = logged();
