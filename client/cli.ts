@@ -503,7 +503,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       const { client, journal, key, apiUrl } = connect(o, {}, "each job");
       const entries = await journal.entries(key.id, apiUrl, o.limit);
       const rows = await withProgress(o, async (step) => {
-        step(`reading ${entries.length} jobs from the coordinator`);
+        step(`reading ${entries.length} job${entries.length === 1 ? "" : "s"} from the coordinator`);
         return (await readJournaled(entries, (id) => client.job(id))).map(jobsRow);
       });
       print(o, { account: key.id, api: apiUrl, journal: journal.path, jobs: rows }, formatJobs(rows, journal.path));

@@ -30,8 +30,12 @@
  * Credentials last 15–60 minutes. A job only starts on credentials that outlive its deadline
  * (with a margin), else a new account session is asked for before the job is submitted; a new
  * session of the same queue replaces the loop's credentials in place (the queue, and so every
- * open job's messages, stay the same). A loop whose receives keep failing ends its jobs' streams:
- * the SDK then reads their answers from the coordinator, checked the same way.
+ * open job's messages, stay the same). While jobs are open the credentials are renewed before
+ * they expire, asked again when a renewal fails, and at once when SQS refuses them as expired (a
+ * clock or timer running late): the messages wait in the queue meanwhile, and each job's stream
+ * drops repeats, so nothing is lost or shown twice. A loop whose receives keep failing, or whose
+ * credentials could not be renewed in time, ends its jobs' streams: the SDK then reads their
+ * answers from the coordinator, checked the same way.
  *
  * No AWS SDK here: the SDK's package bundles its dependencies and carries no @aws-sdk
  * (scripts/build-client-package.ts), so the two calls (ReceiveMessage, DeleteQueue) are SQS's
@@ -246,7 +250,10 @@ export interface SqsRelayOptions {
   awsTime?: () => number;
   /** A job whose relay is silent this long is read from the coordinator (CocoonClient; default 10 s, as over MQTT). */
   quietMs?: number;
-  /** A failed receive is tried again after this times the failures in a row (default 1 s), up to MAX_RECEIVE_FAILURES. */
+  /**
+   * A failed receive is tried again after this times the failures in a row (default 1 s), up to
+   * MAX_RECEIVE_FAILURES; a failed renewal of open jobs' credentials after this times its tries.
+   */
   retryMs?: number;
   /** TEST ONLY: the SQS calls for a session (default sqsReader: a signed POST to the queue's origin). */
   reader?: (s: SqsSession) => SqsReader;
@@ -263,6 +270,12 @@ export const loopsFor = (jobs: number) => (jobs === 0 ? 0 : Math.min(MAX_LOOPS, 
 
 /** Receives that fail in a row before the loop ends its jobs' streams (they then read the stored replies). */
 export const MAX_RECEIVE_FAILURES = 3;
+
+/** Credentials are taken off this long before they expire (a receive signed with them still reaches SQS in time). */
+const EXPIRY_CUT_MS = 5_000;
+
+/** SQS's codes for temporary credentials past their expiration (JSON protocol, and the query protocol's). */
+const EXPIRED_CODES = new Set(["ExpiredTokenException", "ExpiredToken"]);
 
 /**
  * One job's stream as the queue delivers it, put back in order (module comment). Bounded: it
@@ -422,7 +435,7 @@ export class SqsRelay {
       c.abort.abort(); // what an aborted poll goes on to take at SQS is lost with the queue anyway
     }
     this.current = undefined;
-    const stale = [...this.sessions.values()].some((x) => x.credentials.expiration - 5_000 <= this.now());
+    const stale = [...this.sessions.values()].some((x) => x.credentials.expiration - EXPIRY_CUT_MS <= this.now());
     if (stale && this.session) {
       const fresh = await this.session().catch(() => undefined);
       if (fresh) {
@@ -468,23 +481,42 @@ export class SqsRelay {
 
   /**
    * While jobs are open on the current queue, its credentials are renewed renewMarginMs before
-   * they expire (a job may last longer than they do). Credentials about to expire all the same
-   * (the renewal failed) end the queue's reading: its jobs read the rest from the coordinator.
+   * they expire (a job may last longer than they do). A renewal refused or failed is asked again
+   * (retryMs times the tries) until they are about to expire; then one last ask (it also catches a
+   * renewal whose timer came late, a process that slept), and only if that fails too does the
+   * queue's reading end: its jobs read the rest from the coordinator.
    */
   private arm(c: Conn) {
     if (c.expiry) clearTimeout(c.expiry);
-    if (c.renewal) clearTimeout(c.renewal);
     const left = c.session.credentials.expiration - this.now();
-    c.expiry = setTimeout(() => this.end(c), Math.max(0, left - 5_000));
+    c.expiry = setTimeout(() => void this.expire(c), Math.max(0, left - EXPIRY_CUT_MS));
     c.expiry.unref();
-    c.renewal = setTimeout(
-      () => {
-        if (c.closed || c !== this.current || c.jobs.size === 0 || !this.session) return;
-        this.renew(this.session).catch(() => undefined);
-      },
-      Math.max(0, left - (this.o.renewMarginMs ?? 60_000)),
-    );
+    this.renewLater(c, Math.max(0, left - (this.o.renewMarginMs ?? 60_000)), 0);
+  }
+
+  private renewLater(c: Conn, ms: number, tries: number) {
+    if (c.renewal) clearTimeout(c.renewal);
+    c.renewal = setTimeout(() => void this.renewOpen(c, tries), ms);
     c.renewal.unref();
+  }
+
+  /**
+   * Renews the credentials of `c`, the current queue, while it has jobs: true once it reads on
+   * new ones that outlive the cut (adopt re-armed its timers), else a next try is timed.
+   */
+  private async renewOpen(c: Conn, tries: number): Promise<boolean> {
+    if (c.closed || c !== this.current || c.jobs.size === 0 || !this.session) return false;
+    const was = c.session;
+    await this.renew(this.session).catch(() => undefined);
+    if (c.closed) return false;
+    if (c.session !== was && c.session.credentials.expiration - EXPIRY_CUT_MS > this.now()) return true;
+    if (c === this.current) this.renewLater(c, (this.o.retryMs ?? 1_000) * (tries + 1), tries + 1);
+    return false;
+  }
+
+  private async expire(c: Conn) {
+    if (c.closed) return;
+    if (!(await this.renewOpen(c, 0))) this.end(c);
   }
 
   /** Starts receive loops on `c` until it has as many as its open jobs want (loopsFor). */
@@ -505,12 +537,15 @@ export class SqsRelay {
         try {
           messages = await c.reader.receive(c.abort.signal, c.hold);
           failures = 0;
-        } catch {
+        } catch (e) {
           if (c.abort.signal.aborted) continue; // closed: the loop's condition decides
           if (++failures >= MAX_RECEIVE_FAILURES) {
             this.end(c);
             return;
           }
+          // Credentials SQS calls expired before our clock said so (a clock or a timer running
+          // late): renewed before the next try, which then reads on with the new ones.
+          if (e instanceof SqsRequestError && EXPIRED_CODES.has(e.code)) await this.renewOpen(c, 0);
           // The messages wait in the queue meanwhile (retention 120 s): nothing is lost by waiting.
           await new Promise((r) => setTimeout(r, (this.o.retryMs ?? 1_000) * failures).unref());
           continue;

@@ -33,15 +33,24 @@ export interface TestCredentials {
   expiration: number;
 }
 
-/** Credentials whose access key id names `sessionName` (the role session name SQS reports in SenderId). */
+/**
+ * Credentials whose access key id names `sessionName` (the role session name SQS reports in
+ * SenderId). Their session token carries their expiration, which the stand-in enforces as SQS does.
+ */
 export function credentialsFor(sessionName: string, ms = 900_000): TestCredentials {
+  const expiration = Date.now() + ms;
   return {
     accessKeyId: `ASIA${Buffer.from(sessionName).toString("hex").toUpperCase()}`,
     secretAccessKey: secretOf(sessionName),
-    sessionToken: `token-${sessionName}`,
-    expiration: Date.now() + ms,
+    sessionToken: `token-${sessionName}-${expiration}`,
+    expiration,
   };
 }
+/** The expiration a session token of credentialsFor carries (undefined: a token not made there). */
+const expirationOf = (token: string | string[] | undefined) => {
+  const m = /-(\d+)$/.exec(typeof token === "string" ? token : "");
+  return m ? Number(m[1]) : undefined;
+};
 const secretOf = (sessionName: string) => createHash("sha256").update(`secret/${sessionName}`).digest("base64");
 export const sessionNameOf = (accessKeyId: string) => Buffer.from(accessKeyId.slice(4), "hex").toString("utf8");
 
@@ -64,6 +73,8 @@ export interface SqsStandIn {
   readonly delivered: Array<{ messageId: string; body: string; sender: string; queueUrl: string }>;
   /** requests refused for their signature */
   readonly refused: string[];
+  /** requests refused because their credentials had expired (SQS: 403 ExpiredToken): the caller's session names */
+  readonly expired: string[];
   /** long polls open now */
   receiving(): number;
   /** long polls whose caller went away (aborted) but that still run, as on SQS: what one takes is lost */
@@ -170,6 +181,7 @@ export async function startSqsStandIn(): Promise<SqsStandIn> {
   const sent: SqsStandIn["sent"] = [];
   const delivered: SqsStandIn["delivered"] = [];
   const refused: string[] = [];
+  const expired: string[] = [];
   const senderOf = new Map<string, string>();
   let open = 0;
   let abandoned = 0;
@@ -181,6 +193,7 @@ export async function startSqsStandIn(): Promise<SqsStandIn> {
     sent,
     delivered,
     refused,
+    expired,
     receiving: () => open,
     abandoned: () => abandoned,
     lost,
@@ -208,6 +221,15 @@ export async function startSqsStandIn(): Promise<SqsStandIn> {
       const target = String(req.headers["x-amz-target"] ?? "");
       const action = target.replace(/^AmazonSQS\./, "");
       const caller = sessionNameOf(parseAuth(req.headers.authorization)![1]!);
+      // as SQS: temporary credentials are refused once they have expired
+      const expiration = expirationOf(req.headers["x-amz-security-token"]);
+      if (expiration !== undefined && Date.now() >= expiration) {
+        expired.push(caller);
+        return answer(403, {
+          __type: "com.amazon.coral.service#ExpiredTokenException",
+          message: "The security token included in the request is expired",
+        });
+      }
       const body = JSON.parse(raw.toString() || "{}") as Json;
       const queueUrl = typeof body.QueueUrl === "string" ? body.QueueUrl : undefined;
       calls.push({ action, caller, ...(queueUrl ? { queueUrl } : {}) });

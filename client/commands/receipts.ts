@@ -64,10 +64,21 @@ export const devAnchorReader = (api: ApiClient): AnchorReader => ({
   },
 });
 
+/**
+ * What the anchored receipt was compared with (session 42: the output said VERIFIED alike for all
+ * three, and only the first binds the proof to the answer the requester received):
+ * - `kept`: the receipt the caller kept (--receipt: what the SDK checked when the answer came);
+ * - `coordinator`: the one GET /v1/jobs/{id} answers the requester with today, the coordinator's word;
+ * - `worker`: none (the caller is the job's worker): the anchored one carries the caller's own signature.
+ */
+export type ComparedWith = "kept" | "coordinator" | "worker";
+
 export interface VerifyOutcome {
   jobId: string;
   verdict: ProofVerdict;
   proof?: ReceiptProofBundle;
+  /** set once a proof was read */
+  comparedWith?: ComparedWith;
 }
 
 /** Fetches the proof and the on-chain anchor, and verifies; with `waitSeconds`, retries while the receipt is not anchored yet. */
@@ -83,6 +94,7 @@ export async function verifyReceipt(
   for (;;) {
     let proof: ReceiptProofBundle | undefined;
     let verdict: ProofVerdict;
+    let comparedWith: ComparedWith | undefined;
     try {
       // the job asked about, not the one the answer names: a coordinator must not pass off another
       // job's anchored receipt as this one's (the verifier checks the receipt against this id)
@@ -92,6 +104,7 @@ export async function verifyReceipt(
       // the requester, the one the job answers with (the SDK checked it against the worker it
       // encrypted to); a worker asking about its own job needs its own signature on it.
       const expected = o.expected ?? (await requesterReceiptOf(api, jobId));
+      comparedWith = o.expected ? "kept" : expected ? "coordinator" : "worker";
       verdict =
         expected === undefined && proof.receipt.body.workerId !== api.key.id
           ? {
@@ -104,10 +117,20 @@ export async function verifyReceipt(
       if (!(e instanceof ApiError && e.code === "receipt_not_anchored_yet")) throw e;
       verdict = { ok: false, code: "not_anchored_yet", message: e.message };
     }
-    if (verdict.ok || verdict.code !== "not_anchored_yet" || now() >= deadline) return { jobId, verdict, ...(proof ? { proof } : {}) };
+    if (verdict.ok || verdict.code !== "not_anchored_yet" || now() >= deadline)
+      return { jobId, verdict, ...(proof ? { proof } : {}), ...(comparedWith ? { comparedWith } : {}) };
     await sleep(1000);
   }
 }
+
+/** The VERIFIED output's last line: what the anchored receipt was compared with, and so what the proof binds. */
+const COMPARED: Record<ComparedWith, string> = {
+  kept: "compared with the receipt you kept (--receipt): the anchored receipt is the one your answer came with",
+  coordinator:
+    "compared with the job's receipt as the coordinator answers it today (GET /v1/jobs/{id}), not with one you kept: " +
+    "to bind the proof to the answer you received, pass --receipt FILE (the output of cocoon ask --json, or the SDK's result)",
+  worker: "compared with your own signature: you are the job's worker",
+};
 
 function jobIdArg(v: string): string {
   if (!JobId.safeParse(v).success) throw new InvalidArgumentError("must look like job_<26 lowercase base32 chars>.");
@@ -182,7 +205,7 @@ export function defineReceiptsCommands(parent: Command, d: ReceiptsCommandDeps):
       .option("--wait <seconds>", "keep trying this long while the receipt is not anchored yet", seconds, 0)
       .option(
         "--receipt <file>",
-        "the receipt you kept for the job (JSON: a receipt, or a job view with one): the anchored one must be it (default: the job's own, from GET /v1/jobs/{id})",
+        "the receipt you kept for the job (JSON: a receipt, or anything with one under receipt, as cocoon ask --json prints): the anchored one must be it (default: the job's receipt as the coordinator answers it today, GET /v1/jobs/{id})",
       ),
   ).action(
     runWithCode(
@@ -228,7 +251,13 @@ export function defineReceiptsCommands(parent: Command, d: ReceiptsCommandDeps):
                 jobId,
                 verified: v.ok,
                 ...(v.ok
-                  ? { anchorSeqno: v.anchor.seqno, root: v.anchor.root, chainSeqno: v.chain.seqno, seq: r.proof?.seq }
+                  ? {
+                      anchorSeqno: v.anchor.seqno,
+                      root: v.anchor.root,
+                      chainSeqno: v.chain.seqno,
+                      seq: r.proof?.seq,
+                      comparedWith: r.comparedWith,
+                    }
                   : { code: v.code, message: v.message }),
               },
               null,
@@ -243,6 +272,7 @@ export function defineReceiptsCommands(parent: Command, d: ReceiptsCommandDeps):
               `  anchored on chain: the contract is at anchor ${v.chain.seqno} (posted at ${new Date(v.chain.postedAt * 1000).toISOString()}); its history matches the proof's anchors`,
               `  receipt signed by worker ${p.receipt.body.workerId}: ${p.receipt.body.usage.promptTokens} prompt + ${p.receipt.body.usage.completionTokens} completion tokens, model ${p.receipt.body.model}`,
               `  audit path ${p.path.length} hashes (${p.path.length * 32 + 12} bytes)`,
+              `  ${COMPARED[r.comparedWith!]}`,
               "",
             ].join("\n"),
           );

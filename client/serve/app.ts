@@ -128,8 +128,10 @@ export function proxyApp(opts: ServeProxyOptions) {
     const mapped = mapError(err, path);
     if (mapped.status >= 500) opts.onError?.(err);
     // A prompt past the model's window: OpenAI names the route's prompt field, which the worker cannot.
+    // Images past the envelope's cap (the SDK's request_too_large, which says "messages"): the
+    // route's field too (the Responses API's is `input`).
     const promptParam = path !== undefined ? PROMPT_PARAM[path] : undefined;
-    if (mapped.code === "context_length_exceeded" && mapped.param == null && promptParam)
+    if (((mapped.code === "context_length_exceeded" && mapped.param == null) || mapped.code === "request_too_large") && promptParam)
       return errorResponse({ ...mapped, param: promptParam });
     return errorResponse(mapped);
   }

@@ -10,11 +10,10 @@ import {
   streamResponse,
   type ChunkItem,
 } from "./answer";
-import { AskInputError, promptTokenBound, requestPlaintextOf } from "../sdk";
-import { askOptions } from "./sdk-backend";
+import { promptTokenBound } from "../sdk";
 import { checkChat, checkJobPromptTokens, checkJobTokens, defaultBudget, type ChatNeeds } from "./capabilities";
 import { customInputOf } from "./custom-tools";
-import { invalid, OpenAiError, unsupported } from "./errors";
+import { invalid, unsupported } from "./errors";
 import { asResponseFormat, asStop, askMessages, ChatBody, ChatPassedOn, chatTools, extraFields, readJson } from "./schemas";
 import type { AskChoice, AskRequest, ProxyContext, TokenLogprob } from "./types";
 
@@ -263,7 +262,10 @@ export async function chatAsk(spec: ChatSpec, ctx: ProxyContext, signal: AbortSi
   const sentTools = tools?.length && !dropTools ? tools : undefined;
   // the bound of the job as it is sent (dropped tools count nothing), as the SDK reckons it
   checkJobPromptTokens(n, promptTokenBound(job.messages, sentTools), messagesParam ?? "messages");
-  const ask: AskRequest = {
+  // A request whose images carry it past the envelope's cap is the SDK's to refuse (AskInputError
+  // request_too_large, before anything is quoted or held; app.ts names the route's field): it
+  // checks the request on the bytes it seals, so the request is serialised once (session 42).
+  return {
     ...job,
     // a model alias runs on its target; the answer names the model as the app asked (body.model)
     model: ctx.target?.(spec.model) ?? spec.model,
@@ -275,21 +277,4 @@ export async function chatAsk(spec: ChatSpec, ctx: ProxyContext, signal: AbortSi
     ...(choice !== undefined && sentTools ? { toolChoice: choice } : {}),
     ...(signal ? { signal } : {}),
   };
-  // as the SDK: a text request past the cap keeps its path (the coordinator's 413 at submit, nothing held)
-  if (job.messages.some((m) => typeof m.content !== "string")) checkSealedSize(ask, messagesParam ?? "messages");
-  return ask;
-}
-
-/**
- * 413 request_too_large when the sealed request would pass the network's cap on an envelope
- * (events/envelope.ts MAX_ENVELOPE_BYTES: images travel inside it), by the SDK's own reckoning,
- * before anything is quoted or held. The SDK's other refusals come again from the ask itself.
- */
-function checkSealedSize(ask: AskRequest, param: string): void {
-  try {
-    requestPlaintextOf(askOptions(ask), true);
-  } catch (e) {
-    if (e instanceof AskInputError && e.code === "request_too_large")
-      throw new OpenAiError(413, "invalid_request_error", "request_too_large", e.message, { param, retryable: false });
-  }
 }

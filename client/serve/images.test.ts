@@ -2,13 +2,15 @@
  * Images in chat messages through cocoon serve: OpenAI's image_url content parts (and the
  * Responses API's input_image) reach the network as content parts for a model whose listing says
  * vision; a remote URL, a data URL that is not strict base64 of the type it names, a model without
- * vision and a request past the envelope's cap are refused before anything reaches the network
- * (nothing quoted, held or paid), each with its code and the part it is about.
+ * vision are refused before anything reaches the network (nothing quoted, held or paid), each with
+ * its code and the part it is about; a request past the envelope's cap is the SDK's to refuse, also
+ * before anything is quoted.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { MAX_ENVELOPE_BYTES } from "../../events/envelope";
-import { caps, closeProxies, startFakedProxy } from "../../test/fixtures/serve-proxy";
-import { AskInputError } from "../sdk";
+import { anAnswer, caps, closeProxies, startFakedProxy } from "../../test/fixtures/serve-proxy";
+import { AskInputError, requestPlaintextOf } from "../sdk";
+import { askOptions } from "./sdk-backend";
 import { mapAskError } from "./errors";
 import type { ModelInfo } from "./types";
 
@@ -155,9 +157,17 @@ describe("cocoon serve: image_url parts", () => {
     expect(calls).toHaveLength(0);
   });
 
-  it("refuses a request whose images carry it past the envelope's cap with 413 request_too_large, before the network is asked", async () => {
-    // Prepare: a PNG padded with bytes after its signature, ~160 KB of base64 (under the cap alone, past it sealed)
-    const { url, calls } = await startFakedProxy([aModel(true)]);
+  it("answers 413 request_too_large when the SDK refuses a request whose images carry it past the envelope's cap", async () => {
+    // Prepare: a PNG padded with bytes after its signature, ~160 KB of base64 (under the cap alone,
+    // past it sealed); the network's ask checks the size as the SDK does, before anything is quoted
+    // (session 42: the proxy no longer serialises the request for a check of its own, see
+    // serialise-once42.test.ts for the real SDK)
+    const { url, calls } = await startFakedProxy([aModel(true)], {
+      ask: async (req) => {
+        requestPlaintextOf(askOptions(req), false);
+        return anAnswer(MODEL);
+      },
+    });
     const big = Buffer.concat([Buffer.from(PNG.split(",")[1]!, "base64"), Buffer.alloc(120_000, 7)]).toString("base64");
     const justUnder = Buffer.concat([Buffer.from(PNG.split(",")[1]!, "base64"), Buffer.alloc(100_000, 7)]).toString("base64");
     // Act
@@ -169,7 +179,7 @@ describe("cocoon serve: image_url parts", () => {
     expect(tooBig.body.error).toMatchObject({ code: "request_too_large", param: "messages" });
     expect(tooBig.body.error!.message).toMatch(/fewer or smaller images/);
     expect(fits.status).toBe(200);
-    expect(calls).toHaveLength(1);
+    expect(calls).toHaveLength(2);
   });
 });
 
