@@ -19,7 +19,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { verifyTdxQuote } from "../core/attestation/tdx/verify";
-import { TEST_NOW, makeTestPlatform, type TestPlatform } from "../test/fixtures/attestation/test-pki";
+import { TEST_NOW, makeTestPlatform, type TestPlatform, type TestPlatformOptions } from "../test/fixtures/attestation/test-pki";
 import { tempDir } from "../test/temp-dir";
 import { NOT_YET_VALID_SKEW_MS, collateralSource, type CollateralSourceOptions } from "./collateral";
 import {
@@ -115,6 +115,31 @@ describe("collateral not valid yet (agent41)", () => {
     expect(lines.find((l) => l.msg === "tdx collateral refresh failed: using the cached copy")?.data).toMatchObject({
       code: "collateral_not_yet_valid",
     });
+  });
+});
+
+describe("collateral not valid yet: the part named is the one the verifier names (reread42)", () => {
+  // each part in turn starting 5 days after the coordinator's time, the others valid (core/attestation/tdx/collateral.ts collateralWindows)
+  const from = new Date(NOW + 5 * DAY);
+  const window = { from, until: new Date(from.getTime() + 30 * DAY) };
+  it.each<[string, string, TestPlatformOptions]>([
+    ["QE identity issueDate", "QE identity", { qeIdentityWindow: window }],
+    ["PCK CRL thisUpdate", "PCK CRL", { pckCrl: { thisUpdate: window.from, nextUpdate: window.until } }],
+    ["root CA CRL thisUpdate", "root CA CRL", { rootCrl: { thisUpdate: window.from, nextUpdate: window.until } }],
+    ['certificate "Intel SGX TCB Signing" notBefore', 'certificate "Intel SGX TCB Signing"', { tcbSigningValidity: window }],
+  ])("its %s", async (agentPart, verifierPart, opts) => {
+    // Prepare
+    const future = await makeTestPlatform(opts);
+    const pccs = await standInPccs(pcsAnswers(future.collateral));
+    const { source } = sourceOn(pccs);
+    // Act
+    const e = await collateralRefusal(source.forQuote(future.quote, NOW));
+    const verdict = await verifyTdxQuote(future.quote, { now: TEST_NOW, collateral: future.collateral, rootCaPem: future.rootPem });
+    // Assess
+    expect(e.code).toBe("collateral_not_yet_valid");
+    expect(e.message).toContain(`its ${agentPart} is ${from.toISOString()}`);
+    expect(verdict.code).toBe("collateral_not_yet_valid");
+    expect(verdict.reason).toContain(`${verifierPart} is valid from ${from.toISOString()}`);
   });
 });
 

@@ -33,7 +33,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { replaceFileSync } from "../api-client/durable-file";
 import { defaultPolicy } from "../core/attestation/policy";
-import { TdxCollateral } from "../core/attestation/tdx/collateral";
+import { collateralIssuedAt, collateralWindows, TdxCollateral } from "../core/attestation/tdx/collateral";
 import { parseTdxQuote, pemCertificates } from "../core/attestation/tdx/quote";
 import { parseCertificate, parseCrl, pckExtension } from "../core/attestation/tdx/x509";
 import type { AttestationBounds } from "../events/api";
@@ -297,31 +297,27 @@ const Dated = z.object({ issueDate: z.string(), nextUpdate: z.string() });
 
 /** The dates the verifier will judge `c` by (read, not verified). Throws when a part has none. */
 export function collateralDates(c: TdxCollateral): CollateralDates {
-  const tcb = Dated.parse(JSON.parse(c.tcb_info));
-  const qe = Dated.parse(JSON.parse(c.qe_identity));
-  const crls = [c.pck_crl, c.root_ca_crl].map((h) => parseCrl(Buffer.from(h, "hex"), "crl_malformed", "CRL"));
-  const certs = [c.pck_crl_issuer_chain, c.tcb_info_issuer_chain, c.qe_identity_issuer_chain].flatMap((p) =>
-    pemCertificates(p).map((d) => parseCertificate(d, "chain_malformed", "issuer chain")),
-  );
-  const ends = [
-    Date.parse(tcb.nextUpdate),
-    Date.parse(qe.nextUpdate),
-    ...crls.map((l) => l.nextUpdate ?? -Infinity),
-    ...certs.map((x) => x.notAfter),
-  ];
-  const issuedAt = Math.min(Date.parse(tcb.issueDate), Date.parse(qe.issueDate));
-  const nextUpdate = Math.min(...ends);
+  const windows = collateralWindows({
+    tcbInfo: Dated.parse(JSON.parse(c.tcb_info)),
+    qeIdentity: Dated.parse(JSON.parse(c.qe_identity)),
+    crls: [
+      { what: "PCK CRL", ...parseCrl(Buffer.from(c.pck_crl, "hex"), "crl_malformed", "CRL") },
+      { what: "root CA CRL", ...parseCrl(Buffer.from(c.root_ca_crl, "hex"), "crl_malformed", "CRL") },
+    ],
+    validity: [c.pck_crl_issuer_chain, c.tcb_info_issuer_chain, c.qe_identity_issuer_chain].flatMap((p) =>
+      pemCertificates(p).map((d) => {
+        const x = parseCertificate(d, "chain_malformed", "issuer chain");
+        return { subject: x.cn, notBefore: x.notBefore, notAfter: x.notAfter };
+      }),
+    ),
+  });
+  const issuedAt = collateralIssuedAt(windows);
+  // a CRL without nextUpdate makes it -Infinity: refused below, as the verifier refuses that CRL
+  const nextUpdate = Math.min(...windows.map((w) => w.until ?? -Infinity));
   if (!Number.isFinite(issuedAt) || !Number.isFinite(nextUpdate)) throw new Error("a date is missing or not a date");
-  // each window's start, as the verifier checks them (core/attestation/tdx/verify.ts: collateral_not_yet_valid)
-  const starts: Array<[string, number]> = [
-    ["TCB info issueDate", Date.parse(tcb.issueDate)],
-    ["QE identity issueDate", Date.parse(qe.issueDate)],
-    ["PCK CRL thisUpdate", crls[0]!.thisUpdate],
-    ["root CA CRL thisUpdate", crls[1]!.thisUpdate],
-    ...certs.map((x): [string, number] => [`certificate "${x.cn}" notBefore`, x.notBefore]),
-  ];
-  const [validFromPart, validFrom] = starts.reduce((a, b) => (b[1] > a[1] ? b : a));
-  return { issuedAt, nextUpdate, validFrom, validFromPart };
+  // the latest start (the first of equal ones): before it the verifier says collateral_not_yet_valid
+  const last = windows.reduce((a, b) => (b.from > a.from ? b : a));
+  return { issuedAt, nextUpdate, validFrom: last.from, validFromPart: `${last.what} ${last.starts}` };
 }
 
 /**

@@ -11,6 +11,7 @@
 import { writeFileSync } from "node:fs";
 import * as workers from "../../core/workers";
 import { JOB_ROUTES, PRICE_SOURCE, PRICES, phaseCost, type PhaseCost } from "./cost";
+import type { SimCryptoStats } from "./crypto-stub";
 import { gini, giniFloors, quantiles } from "./stats";
 import { Prng } from "../../test/sim/prng";
 import { DEFAULT_OPTIONS, EQUAL, Simulation, type PhaseResult, type SimOptions } from "./world";
@@ -295,19 +296,7 @@ function floorRandom(seed: number): () => number {
 }
 
 function cryptoReport(): CryptoReport {
-  const s = (
-    globalThis as {
-      __cocoonSimCrypto?: {
-        every: number;
-        realSigns: number;
-        pooledSigns: number;
-        realVerifies: number;
-        stubbedVerifies: number;
-        realVerifyFailures: number;
-        realVerifyMs: number[];
-      };
-    }
-  ).__cocoonSimCrypto;
+  const s = (globalThis as { __cocoonSimCrypto?: SimCryptoStats }).__cocoonSimCrypto;
   if (!s)
     return {
       mode: "all real (no launcher stub)",

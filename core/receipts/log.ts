@@ -130,7 +130,7 @@ export const WINDOW_PASSES_MS = [5 * 60_000, 30 * 60_000, 24 * 60 * 60_000] as c
  */
 const PASS_MAX_MINUTES = 10;
 /** Legacy (pre-window) records a walk back over the batches steps over before it stops: a deploy's mix of old and new cuts. */
-const LEGACY_STEPS = 10;
+export const LEGACY_STEPS = 10;
 const posKey = (p: Pos) => `${p[0]}|${p[1]}`;
 
 // ---------------------------------------------------------------- appending
@@ -305,6 +305,16 @@ interface HeadItem extends Item {
   /** each straggler pass's progress (WINDOW_PASSES_MS): it has read every position before this time (ms) */
   passes?: number[];
 }
+/** The head every writer of the time-windowed log writes: after batch `seqno`, the next range from `windowFrom`. */
+const headItemOf = (seqno: number, windowFrom: Pos, passes: number[]): HeadItem => ({
+  ...HEAD_KEY,
+  seqno,
+  windowFrom,
+  wfKey: posKey(windowFrom),
+  passes,
+});
+/** A batch cut with a range (the time-windowed log's). */
+type WindowedRecord = AnchorRecord & { upTo: Pos };
 
 interface InboxReceipt extends Item {
   receipt: Receipt;
@@ -626,7 +636,7 @@ export class StoreAnchorLog {
     const from: Pos = last?.upTo ?? [now - WINDOW_SWEEP_MS, ""];
     // the passes start where the first range does (nothing was written to the time-windowed log before it)
     const passes = last?.passes ?? WINDOW_PASSES_MS.map(() => from[0]);
-    const item: HeadItem = { ...HEAD_KEY, seqno, windowFrom: from, wfKey: posKey(from), passes };
+    const item = headItemOf(seqno, from, passes);
     try {
       await this.store.transact([
         { op: "put", table: "chain", item, when: head ? { kind: "cmp", attr: "seqno", op: "=", value: seqno } : { kind: "notExists" } },
@@ -649,12 +659,24 @@ export class StoreAnchorLog {
     };
   }
 
-  /** The latest batch at or below `seqno` cut with a range (stepping over up to LEGACY_STEPS records cut without one). */
-  private async lastWindowed(seqno: number): Promise<AnchorRecord | undefined> {
-    for (let s = seqno, steps = 0; s >= 1 && steps <= LEGACY_STEPS; s--, steps++) {
+  /**
+   * The batches cut with a range, from `seqno` back, newest first: the walk back every reader of
+   * the time-windowed log makes. It steps over up to LEGACY_STEPS records cut without a range (a
+   * deploy's mix of old and new cuts) and ends at the first record missing. Each record is read
+   * when the caller asks for it, so a caller that stops early reads no further.
+   */
+  private async *windowedBack(seqno: number): AsyncGenerator<WindowedRecord> {
+    for (let s = seqno, legacy = 0; s >= 1; s--) {
       const r = await this.record(s);
-      if (r?.upTo) return r;
+      if (!r) return;
+      if (r.upTo) yield r as WindowedRecord;
+      else if (++legacy > LEGACY_STEPS) return;
     }
+  }
+
+  /** The latest batch at or below `seqno` cut with a range. */
+  private async lastWindowed(seqno: number): Promise<WindowedRecord | undefined> {
+    for await (const r of this.windowedBack(seqno)) return r;
     return undefined;
   }
 
@@ -692,7 +714,7 @@ export class StoreAnchorLog {
       if (!inSlice.length) continue;
       taken ??= await this.takenBy(
         await this.lastStartingBefore([end, ""], latest, false),
-        (r) => cmpPos(r.upTo!, startPos) > 0 || (r.maxSoFar !== undefined && cmpPos(r.maxSoFar, startPos) >= 0),
+        (r) => cmpPos(r.upTo, startPos) > 0 || (r.maxSoFar !== undefined && cmpPos(r.maxSoFar, startPos) >= 0),
       );
       for (const e of inSlice) if (!taken.has(e.sk)) left.push(e);
     }
@@ -706,15 +728,9 @@ export class StoreAnchorLog {
    * range ends only grow with the seqno, so the first that fails ends the walk), stepping over
    * up to LEGACY_STEPS records cut without a range. Their receipt chunks' job ids.
    */
-  private async takenBy(latest: number, keep: (r: AnchorRecord) => boolean): Promise<Set<string>> {
+  private async takenBy(latest: number, keep: (r: WindowedRecord) => boolean): Promise<Set<string>> {
     const out = new Set<string>();
-    for (let s = latest, legacy = 0; s >= 1; s--) {
-      const r = await this.record(s);
-      if (!r) break;
-      if (!r.upTo) {
-        if (++legacy > LEGACY_STEPS) break;
-        continue;
-      }
+    for await (const r of this.windowedBack(latest)) {
       if (!keep(r)) break;
       for (const c of await this.chunks<ReceiptChunk>(r, "r", r.receiptChunks)) for (const id of c.jobIds) out.add(id);
     }
@@ -836,7 +852,7 @@ export class StoreAnchorLog {
       ...(maxSoFar ? { maxSoFar } : {}),
       ...(late ? { late } : {}),
     };
-    const next: HeadItem = { ...HEAD_KEY, seqno, windowFrom: upTo, wfKey: posKey(upTo), passes };
+    const next = headItemOf(seqno, upTo, passes);
     try {
       await this.store.transact([
         { op: "put", table: "chain", item: record, when: { kind: "notExists" } },
@@ -858,7 +874,7 @@ export class StoreAnchorLog {
         {
           op: "put",
           table: "chain",
-          item: { ...HEAD_KEY, seqno: head.seqno, windowFrom: upTo, wfKey: posKey(upTo), passes },
+          item: headItemOf(head.seqno, upTo, passes),
           when: this.headUnmoved(head),
         },
       ]);
@@ -881,27 +897,26 @@ export class StoreAnchorLog {
     const legacyIds = rChunks.flatMap((c) => (windowed ? (c.legacy ?? []) : c.jobIds));
     const late = new Map(rChunks.flatMap((c) => c.late ?? []));
     const conc = this.opts.concurrency ?? 8;
+    const legacy = new Set(legacyIds);
     const indexed = rChunks
       .flatMap((c) => c.jobIds)
       .map((jobId, i) => ({ jobId, seq: r.firstSeq + i }))
-      .filter(({ jobId }) => late.has(jobId) || !windowed || legacyIds.includes(jobId));
-    const legacySet = new Set(legacyIds);
+      .filter(({ jobId }) => late.has(jobId) || !windowed || legacy.has(jobId));
     await eachLimited(indexed, conc, async ({ jobId, seq }) => {
-      const lateAt = late.get(jobId);
-      if (lateAt !== undefined && !legacySet.has(jobId)) {
+      const lateAt = legacy.has(jobId) ? undefined : late.get(jobId);
+      let receipt: Receipt | undefined;
+      if (lateAt !== undefined) {
         // a straggler's entry stays where it is: its index saves a proof searching for it
-        const receipt = receipts?.get(jobId) ?? (await this.store.get<InboxReceipt>("chain", windowEntryKey(lateAt, jobId)))?.receipt;
+        receipt = receipts?.get(jobId) ?? (await this.store.get<InboxReceipt>("chain", windowEntryKey(lateAt, jobId)))?.receipt;
         if (!receipt) throw new Error(`anchor ${r.seqno}: the entry of straggler ${jobId} is missing`);
-        const item: ReceiptIndexItem = { ...receiptIndexKey(jobId), seq, anchorSeqno: r.seqno, receipt };
-        await this.store.transact([{ op: "put", table: "chain", item }]);
-        return;
+      } else {
+        // After a crash (no map) each entry is read back from the inbox: rare, so one read each is fine.
+        receipt = receipts
+          ? receipts.get(jobId)
+          : (await this.store.get<InboxReceipt>("chain", { pk: inboxPk(RECEIPT_INBOX_PK, jobId), sk: jobId }))?.receipt;
+        // Absent from the inbox: its index was written before its inbox entry was deleted (by an earlier try).
+        if (!receipt) return;
       }
-      // After a crash (no map) each entry is read back from the inbox: rare, so one read each is fine.
-      const receipt = receipts
-        ? receipts.get(jobId)
-        : (await this.store.get<InboxReceipt>("chain", { pk: inboxPk(RECEIPT_INBOX_PK, jobId), sk: jobId }))?.receipt;
-      // Absent from the inbox: its index was written before its inbox entry was deleted (by an earlier try).
-      if (!receipt) return;
       const item: ReceiptIndexItem = { ...receiptIndexKey(jobId), seq, anchorSeqno: r.seqno, receipt };
       await this.store.transact([{ op: "put", table: "chain", item }]);
     });
@@ -993,13 +1008,8 @@ export class StoreAnchorLog {
     const lo = await this.lastStartingBefore(pos, await this.latestSeqno(), true);
     // from there back: the first windowed batch (a record cut by an older anchorer during a deploy
     // may lie between) if its range holds pos, then those whose running maximum reaches it
-    for (let s = lo, legacy = 0, first = true; s >= 1; s--) {
-      const r = await this.record(s);
-      if (!r) break;
-      if (!r.upTo) {
-        if (++legacy > LEGACY_STEPS) break;
-        continue;
-      }
+    let first = true;
+    for await (const r of this.windowedBack(lo)) {
       const holds = first && cmpPos(pos, r.upTo) < 0;
       first = false;
       if (!holds && !(r.maxSoFar && cmpPos(r.maxSoFar, pos) >= 0)) break;

@@ -22,6 +22,7 @@ import {
   anchorOf,
   appendReceiptOp,
   inboxPks,
+  LEGACY_STEPS,
   RECEIPT_INBOX_PK,
   StoreAnchorLog,
   WINDOW_PK,
@@ -99,6 +100,33 @@ describe("a log anchored before the time-windowed log, mid-migration", () => {
     // the legacy ones by their index items, the windowed ones by their entries alone
     for (const jobId of [...old, straggler]) expect(await inner.get("chain", { pk: `rlog:${jobId}`, sk: "r" }), jobId).toBeDefined();
     for (const jobId of [...fresh, last]) expect(await inner.get("chain", { pk: `rlog:${jobId}`, sk: "r" }), jobId).toBeUndefined();
+  });
+});
+
+describe("a walk back over the batches, across a deploy's records cut without a range", () => {
+  it.each([
+    [LEGACY_STEPS, 1],
+    [LEGACY_STEPS + 1, undefined],
+  ])("%i such records after the batch that took a receipt: indexOf finds it in batch %s", async (n, anchorSeqno) => {
+    // Prepare: batch 1 takes job 0 from the time-windowed log, batches 2..n+1 one job each, then an
+    // older anchorer's copies of batches 2..n+1 (no range) written over them
+    const inner = createMemoryStore();
+    const log = new StoreAnchorLog(withMovementLog(inner));
+    const jobs = Array.from({ length: n + 1 }, (_, i) => newJobId(T0 + i * MIN));
+    for (const [i, j] of jobs.entries()) {
+      await inner.transact([appendReceiptOp(j, signedReceipt(worker, j), T0 + i * MIN)]);
+      expect((await log.prepareNext(T0 + (i + 3) * MIN))?.seqno).toBe(i + 1);
+    }
+    for (let s = 2; s <= n + 1; s++) {
+      const { wFrom: _f, upTo: _u, maxSoFar: _m, passes: _p, ...old } = (await log.record(s))!;
+      await inner.transact([{ op: "put", table: "chain", item: old as AnchorRecord }]);
+    }
+
+    // Act
+    const index = await log.indexOf(jobs[0]!, T0);
+
+    // Assess: the walk back steps over at most LEGACY_STEPS of them
+    expect(index?.anchorSeqno).toBe(anchorSeqno);
   });
 });
 

@@ -259,6 +259,8 @@ function sameTransactionAsCore(cell: CoreCell) {
   expect({
     address: ours.address,
     lt: ours.lt,
+    prevTransactionHash: ours.prevTransactionHash,
+    prevTransactionLt: ours.prevTransactionLt,
     now: ours.now,
     outMessagesCount: ours.outMessagesCount,
     inMessage: ours.inMessage && messageView(ours.inMessage),
@@ -268,6 +270,8 @@ function sameTransactionAsCore(cell: CoreCell) {
   }).toEqual({
     address: core.address,
     lt: core.lt,
+    prevTransactionHash: core.prevTransactionHash,
+    prevTransactionLt: core.prevTransactionLt,
     now: core.now,
     outMessagesCount: core.outMessagesCount,
     inMessage: core.inMessage && coreMessageView(core.inMessage),

@@ -51,6 +51,9 @@ export interface Transaction {
   /** the account id */
   address: bigint;
   lt: bigint;
+  /** the account's previous transaction (the chain watcher checks toncenter's pages link up by them) */
+  prevTransactionHash: bigint;
+  prevTransactionLt: bigint;
   now: number;
   outMessagesCount: number;
   inMessage: Message | undefined;
@@ -180,7 +183,8 @@ export function loadTransaction(raw: Cell): Transaction {
   if (s.loadUint(4) !== 0x07) throw new Error("Invalid data");
   const address = s.loadUintBig(256);
   const lt = s.loadUintBig(64);
-  s.skip(256 + 64); // prev_trans_hash, prev_trans_lt
+  const prevTransactionHash = s.loadUintBig(256);
+  const prevTransactionLt = s.loadUintBig(64);
   const now = s.loadUint(32);
   const outMessagesCount = s.loadUint(15);
   s.skip(4); // orig_status, end_status: AccountStatus is two bits each
@@ -191,5 +195,17 @@ export function loadTransaction(raw: Cell): Transaction {
   loadCurrencyCollection(s); // total_fees
   s.loadRef(); // state_update
   const description = loadTransactionDescription(s.loadRef().beginParse());
-  return { address, lt, now, outMessagesCount, inMessage, outMessages, description, raw, hash: () => raw.hash() };
+  return {
+    address,
+    lt,
+    prevTransactionHash,
+    prevTransactionLt,
+    now,
+    outMessagesCount,
+    inMessage,
+    outMessages,
+    description,
+    raw,
+    hash: () => raw.hash(),
+  };
 }

@@ -217,6 +217,8 @@ function view(t: CoreTransaction | ReturnType<typeof loadTransaction>) {
   return {
     address: t.address,
     lt: t.lt,
+    prevTransactionHash: t.prevTransactionHash,
+    prevTransactionLt: t.prevTransactionLt,
     now: t.now,
     hash: t.hash().toString("hex"),
     outMessagesCount: t.outMessagesCount,

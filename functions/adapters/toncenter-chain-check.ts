@@ -42,14 +42,8 @@ interface Link {
 /** How many transactions' links are remembered between pages (a pass reads at most maxPages × 50 = 1000). */
 const REMEMBERED = 4096;
 
-/** A transaction's predecessor as its BOC writes it (block.tlb: account_addr, lt, prev_trans_hash, prev_trans_lt). */
-export function prevOf(tx: Transaction): Link {
-  const s = tx.raw.beginParse();
-  s.skip(4 + 256 + 64);
-  const hash = s.loadBuffer(32).toString("hex");
-  return { hash, lt: s.loadUintBig(64) };
-}
-
+/** A transaction's predecessor as its BOC writes it (prev_trans_lt, prev_trans_hash: ton-tx.ts loadTransaction reads them). */
+const prevOf = (tx: Transaction): Link => ({ lt: tx.prevTransactionLt, hash: tx.prevTransactionHash.toString(16).padStart(64, "0") });
 const linkOf = (tx: Transaction): Link => ({ lt: tx.lt, hash: tx.hash().toString("hex") });
 const same = (a: Link, b: Link) => a.lt === b.lt && a.hash === b.hash;
 const show = (l: Link) => `${l.lt}:${l.hash.slice(0, 16)}`;

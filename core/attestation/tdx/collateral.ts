@@ -111,3 +111,49 @@ export const QeIdentityJson = z.object({
   tcbLevels: z.array(IsvTcbLevel).min(1),
 });
 export type QeIdentityJson = z.infer<typeof QeIdentityJson>;
+
+/** What the collateral's validity windows are read from: the verifier's prepared collateral, or the agent's unverified reading of it. */
+export interface DatedCollateral {
+  tcbInfo: { issueDate: string; nextUpdate: string };
+  qeIdentity: { issueDate: string; nextUpdate: string };
+  crls: ReadonlyArray<{ what: string; thisUpdate: number; nextUpdate?: number }>;
+  /** the issuer chains' certificates */
+  validity: ReadonlyArray<{ subject: string; notBefore: number; notAfter: number }>;
+}
+
+/** One part's validity: from its issueDate, thisUpdate or notBefore (`starts` names which) until its nextUpdate or notAfter (ms). */
+export interface CollateralWindow {
+  what: string;
+  starts: "issueDate" | "thisUpdate" | "notBefore";
+  from: number;
+  until: number | undefined;
+}
+
+/**
+ * Every part's validity window, TCB info and QE identity first, then the CRLs and the
+ * certificates in the order given: the verifier judges the collateral by them
+ * (collateral_not_yet_valid, collateral_expired), and the agent reads them to know when the
+ * collateral it holds stops passing, so both count the same parts.
+ */
+export function collateralWindows(c: DatedCollateral): CollateralWindow[] {
+  const signed = (what: string, j: { issueDate: string; nextUpdate: string }): CollateralWindow => ({
+    what,
+    starts: "issueDate",
+    from: Date.parse(j.issueDate),
+    until: Date.parse(j.nextUpdate),
+  });
+  return [
+    signed("TCB info", c.tcbInfo),
+    signed("QE identity", c.qeIdentity),
+    ...c.crls.map((l): CollateralWindow => ({ what: l.what, starts: "thisUpdate", from: l.thisUpdate, until: l.nextUpdate })),
+    ...c.validity.map((v): CollateralWindow => ({
+      what: `certificate "${v.subject}"`,
+      starts: "notBefore",
+      from: v.notBefore,
+      until: v.notAfter,
+    })),
+  ];
+}
+
+/** When Intel issued the evaluation the windows carry: the older of the TCB info's and the QE identity's issueDate (ms). */
+export const collateralIssuedAt = (w: readonly CollateralWindow[]): number => Math.min(w[0]!.from, w[1]!.from);

@@ -17,7 +17,7 @@
  * freshness are re-checked against `now` on every call.
  */
 import { INTEL_SGX_ROOT_CA_PEM } from "./intel-root";
-import type { TcbStatus, TdxCollateral } from "./collateral";
+import { collateralIssuedAt, collateralWindows, type TcbStatus, type TdxCollateral } from "./collateral";
 import { loadRoot, TdxVerifierCache } from "./cache";
 import { prepareCollateral } from "./prepare-collateral";
 import { QuoteParseError, parseTdxQuote, type TdxQuote } from "./quote";
@@ -152,12 +152,7 @@ export async function verifyTdxQuote(quote: Uint8Array, opts: TdxVerifyOptions):
       };
     }
     // Freshness of collateral, at `now`.
-    const windows: Array<{ what: string; from: number; until: number | undefined }> = [
-      { what: "TCB info", from: Date.parse(col.tcbInfo.issueDate), until: Date.parse(col.tcbInfo.nextUpdate) },
-      { what: "QE identity", from: Date.parse(col.qeIdentity.issueDate), until: Date.parse(col.qeIdentity.nextUpdate) },
-      ...col.crls.map((c) => ({ what: c.what, from: c.thisUpdate, until: c.nextUpdate })),
-      ...col.validity.map((v) => ({ what: `certificate "${v.subject}"`, from: v.notBefore, until: v.notAfter })),
-    ];
+    const windows = collateralWindows(col);
     for (const w of windows) {
       if (now < w.from) {
         return {
@@ -191,7 +186,7 @@ export async function verifyTdxQuote(quote: Uint8Array, opts: TdxVerifyOptions):
       measurements,
       fmspc: tcb.fmspc,
       advisoryIds: tcb.advisoryIds,
-      collateralIssuedAt: Math.min(windows[0]!.from, windows[1]!.from),
+      collateralIssuedAt: collateralIssuedAt(windows),
     };
   } catch (e) {
     if (e instanceof TdxCheckError || e instanceof QuoteParseError) return fail(e.code, e.message);
