@@ -239,7 +239,7 @@ describe("issue 12: the SQS relay's requests (as built), item by item", () => {
     // Assess: the rest is the requests and the account's share of its session call
     expect(u.outBytes).toBe(bytes);
     expect(relayUse(job, RELAY_IOT).outBytes).toBe(0);
-    const requests = u.sqsRequests * PRICES.sqsRequest.usd;
+    const requests = u.sqsRequests * PRICES.sqsRequest.usd + u.sweepMetrics * PRICES.cloudWatchMetricRequested.usd;
     expect(priced - requests).toBeGreaterThan((bytes / 1e9) * PRICES.dataTransferOutGb.usd);
     expect(priced - requests - (bytes / 1e9) * PRICES.dataTransferOutGb.usd).toBeLessThan(PRICES.sqsRequest.usd);
   });

@@ -95,6 +95,12 @@ export const PRICES = {
   ),
   iotConnectionMinute: p(0.08 / 1e6, "connection-minute", "AWS IoT Core pricing details (via docs/aws-prices.md)", "2026-09"),
   dataTransferOutGb: p(0.09, "GB to the internet (first 10 TB/month)", PAGE("API Gateway"), "2026-09"),
+  cloudWatchMetricRequested: p(
+    0.01 / 1000,
+    "metric requested, GetMetricData",
+    "AWS CloudWatch pricing page, API requests (not in docs/aws-prices.md)",
+    "2026-12",
+  ),
 } satisfies Record<string, Price>;
 
 // ---------------------------------------------------------------- workload and assumptions
@@ -188,6 +194,11 @@ export const ASSUME = {
    * SUBSCRIBEs shared among them). One a minute: a quiet app; a busier one shares them wider.
    */
   jobsPerAccountHour: 60,
+  /**
+   * The relay sweep's period (stacks/Cocoon.ts RelayChannelSweep, core/relay-sweep.ts): each run
+   * asks CloudWatch for every channel queue's empty receives, one metric requested per queue.
+   */
+  relaySweepSeconds: 900,
   matchingPollers: 5, // Lambda's SQS event source long-polls with ~5 pollers when idle
   /**
    * The SDK reads the job when the relay was silent this long (client/sdk.ts RELAY_QUIET_MS): a
@@ -951,6 +962,9 @@ export function relayUse(job: { engineSeconds: number; streamed: boolean }, plan
       connectionMinutes: 0,
       // each receive of a chunk bills its 64 KiB steps too
       sqsRequests: 2 * sends + Math.floor(silentSeconds / SQS_METERING.longPollSeconds) + 2 * shared,
+      // the relay sweep reads the channel queue's NumberOfEmptyReceives each run while it exists:
+      // one channel per asking account-hour, shared by its jobs
+      sweepMetrics: 3600 / ASSUME.relaySweepSeconds / ASSUME.jobsPerAccountHour,
       // every chunk leaves AWS once, to the requester's long poll: SQS bills data transfer out at the
       // internet rate (the payloads only: each receive's JSON around them is not counted, so this errs low)
       outBytes: wire.reduce((a, b) => a + b, 0),
@@ -968,6 +982,7 @@ export function relayUse(job: { engineSeconds: number; streamed: boolean }, plan
     // per job: connected for the generation, billed per started minute; per account: its hour shared by its jobs
     connectionMinutes: plan.connectPerJob ? Math.max(1, Math.ceil(job.engineSeconds / 60)) : 60 / ASSUME.jobsPerAccountHour,
     sqsRequests: 0,
+    sweepMetrics: 0, // no channel queues to sweep
     // IoT Core's message price is all this model bills for a delivery
     outBytes: 0,
   };
@@ -977,8 +992,9 @@ export function relayUse(job: { engineSeconds: number; streamed: boolean }, plan
  * How a streamed or one-message answer reaches the requester over the relay, in dollars per
  * job, under a front door: relayUse's messages at the IoT Core price, its session calls (each
  * one Lambda invocation with an STS AssumeRole and a read of the job, through the front door),
- * and the connection minutes; on SQS its requests and the chunks' bytes out to the requester
- * (SQS bills data transfer out at the internet rate, PRICES.dataTransferOutGb).
+ * and the connection minutes; on SQS its requests, the chunks' bytes out to the requester
+ * (SQS bills data transfer out at the internet rate, PRICES.dataTransferOutGb) and its share of
+ * the relay sweep's CloudWatch metrics (coord42).
  */
 export type RelayPricer = (job: { engineSeconds: number; streamed: boolean }, frontDoor: FrontDoor) => number;
 export const relayPricer =
@@ -999,6 +1015,7 @@ export const relayPricer =
       messages * PRICES.iotMessage.usd +
       u.connectionMinutes * PRICES.iotConnectionMinute.usd +
       u.sqsRequests * PRICES.sqsRequest.usd +
+      u.sweepMetrics * PRICES.cloudWatchMetricRequested.usd +
       (u.outBytes / 1e9) * PRICES.dataTransferOutGb.usd
     );
   };

@@ -21,7 +21,7 @@ import { CocoonError, ConflictError, ForbiddenError, GoneError, NotFoundError } 
 import { ulid } from "./ids";
 import { getBalance, requesterAccount } from "./ledger";
 import { ConditionFailedError, type Item, type Random } from "./ports";
-import { isLive, offerKey, requireWorkerSummary, type OfferItem, type WorkerItem } from "./workers";
+import { isLive, offerKey, requireWorkerSummary, workerSummaryKey, type OfferItem, type WorkerItem, type WorkerSummary } from "./workers";
 
 /** How long a worker has to answer. */
 export const CHALLENGE_TTL_MS = 2 * 60_000;
@@ -70,6 +70,21 @@ export const newChallengeId = (now: number, random?: Random) => `chl_${ulid(now,
 export const challengeKey = (challengeId: string) => ({ pk: `chal:${challengeId}`, sk: "challenge" });
 export const challengeTopic = (challengeId: string) => `chal:${challengeId}`;
 
+/**
+ * What a challenge needs of the worker (its models, tier and HPKE key): its summary, a few
+ * hundred bytes, not the worker item with its attestation document (a TDX quote with its
+ * collateral: several read units). The worker item only for a summary from before HPKE keys were
+ * in it, or a worker registered before summaries; undefined: no such worker.
+ */
+async function challengedWorker(
+  deps: CoreDeps,
+  workerId: string,
+): Promise<Required<Pick<WorkerSummary, "models" | "tier" | "hpkePublicKey">> | undefined> {
+  const s = await deps.store.get<WorkerSummary>("workers", workerSummaryKey(workerId));
+  if (s?.hpkePublicKey !== undefined) return { models: s.models, tier: s.tier, hpkePublicKey: s.hpkePublicKey };
+  return deps.store.get<WorkerItem>("workers", { pk: workerId, sk: "worker" });
+}
+
 /** POST /v1/attestations: store the challenge and put it on the worker's queue. */
 export async function createChallenge(
   deps: CoreDeps,
@@ -78,7 +93,7 @@ export async function createChallenge(
 ): Promise<ChallengeResponse> {
   // Each challenge is a store write and a message on a worker's queue, for anyone with a key (issue 9 #5).
   enforceRateLimit(deps.store, deps.config.rateLimits, "challenge", requester, deps.clock.now());
-  const w = await deps.store.get<WorkerItem>("workers", { pk: req.workerId, sk: "worker" });
+  const w = await challengedWorker(deps, req.workerId);
   if (!w) throw new NotFoundError("unknown_worker", `no registered worker ${req.workerId}: challenge one of a prepare's candidates`);
   const now = deps.clock.now();
   // The balance picks the worker's bucket below; read with the offers (one more get, per

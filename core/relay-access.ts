@@ -12,6 +12,7 @@ import { ConditionFailedError } from "./ports";
 import { getJob } from "./jobs";
 import { jobTopic, readJob, type JobItem } from "./jobs/items";
 import type { RelayPort, WithRelay } from "./relay";
+import { checkRelayRevocation, relayRevocationKey, type RelayRevocation } from "./relay-sweep";
 
 /**
  * Vends job-scoped credentials for a relay the coordinator does not carry itself (Amazon SQS:
@@ -63,13 +64,21 @@ export class TooManyChannelsError extends CocoonError {
  * (account, hour, channel) and a counter per (account, hour), both written in one transaction
  * whose counter condition holds the cap under concurrent requests (a query-then-put would not:
  * a burst of new channels would each see room). A channel already counted this hour is free.
+ * An account the relay sweep revoked (core/relay-sweep.ts) is refused first, 403 relay_channel_revoked.
  */
 async function claimRelayChannel(deps: CoreDeps, requester: string, channel: string): Promise<void> {
   const pk = requesterAccount(requester);
-  const balance = await getBalance(deps.store, pk);
+  // the revocation read beside the balance: a session asked again adds no round trip
+  const [balance, revocation] = await Promise.all([
+    getBalance(deps.store, pk),
+    deps.store.get<RelayRevocation>("accounts", relayRevocationKey(requester)),
+  ]);
+  const now = deps.clock.now();
+  // Before anything else, renewals of a channel counted this hour included: the credentials in
+  // hand were the channel's, and a renewal would give it new ones (core/relay-sweep.ts).
+  checkRelayRevocation(revocation, now);
   if (balance.available + balance.held <= 0n)
     throw new ForbiddenError("relay_needs_funds", "relay channels are for accounts that hold funds: deposit, then ask again");
-  const now = deps.clock.now();
   const hour = Math.floor(now / HOUR_MS);
   const ttl = Math.ceil(((hour + 1) * HOUR_MS) / 1000) + 60;
   const counter = { pk, sk: `relay-channels#${hour}` };

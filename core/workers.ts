@@ -862,6 +862,8 @@ export function commonCapabilities(offers: Array<Pick<OfferItem, "capabilities">
 }
 
 export async function workerStatus(deps: CoreDeps, workerId: string) {
+  // Before any read: a status is up to MAX_WORKER_MODELS + 4 reads, for anyone who registered a key.
+  enforceRateLimit(deps.store, deps.config.rateLimits, "worker_status", workerId, deps.clock.now());
   const w = await requireWorker(deps, workerId);
   // Counts ride on the worker's balance item since issue 12 (core/jobs/results.ts); the stats
   // item holds what was counted before.

@@ -80,8 +80,12 @@ export type RelayTransport = (typeof RELAY_TRANSPORTS)[number];
 export const RELAY_SQS_WRITER_ACTIONS = ["sqs:SendMessage"];
 export const RELAY_SQS_READER_ACTIONS = ["sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:DeleteQueue"];
 export const RELAY_SQS_ROLE_ACTIONS = [...RELAY_SQS_WRITER_ACTIONS, ...RELAY_SQS_READER_ACTIONS];
-/** The requester-session function's own: create a channel's queue, its attributes in the CreateQueue (no SetQueueAttributes: it would let a compromised function give a queue a policy open to anyone). */
-export const RELAY_SQS_CREATE_ACTIONS = ["sqs:CreateQueue"];
+/** The requester-session function's own: create a channel's queue, its attributes and its account's tag (the relay sweep reads it) in the CreateQueue (no SetQueueAttributes: it would let a compromised function give a queue a policy open to anyone). */
+export const RELAY_SQS_CREATE_ACTIONS = ["sqs:CreateQueue", "sqs:TagQueue"];
+/** The relay sweep (functions/schedule/relay-sweep.ts): list the channel queues, read their empty receives… */
+export const RELAY_SWEEP_LIST_ACTIONS = ["sqs:ListQueues", "cloudwatch:GetMetricData"];
+/** …and, on the channel queues only, read a queue's account tag and delete it. */
+export const RELAY_SWEEP_QUEUE_ACTIONS = ["sqs:ListQueueTags", "sqs:DeleteQueue"];
 
 /**
  * The IoT data endpoint as the functions that vend relay sessions take it
@@ -921,6 +925,29 @@ export function Cocoon({ stack, app }: StackContext) {
   if (relayTransport === "sqs") {
     relayWriterRole.addToPolicy(statement(RELAY_SQS_WRITER_ACTIONS, [relayQueues]));
     relayReaderRole.addToPolicy(statement(RELAY_SQS_READER_ACTIONS, [relayQueues]));
+    // coord42: a requester's own receives on its channel queue are billed to this account and no
+    // IAM policy limits their rate. Every 15 minutes the sweep (core/relay-sweep.ts) reads each
+    // channel queue's NumberOfEmptyReceives from CloudWatch, deletes a queue read in a loop,
+    // revokes its account's channels for a day and alerts. One slot; the next run is the retry.
+    new Cron(stack, "RelayChannelSweep", {
+      schedule: "rate(15 minutes)",
+      job: {
+        function: {
+          handler: "functions/schedule/relay-sweep.handler",
+          timeout: "120 seconds",
+          reservedConcurrentExecutions: 1,
+          retryAttempts: 0,
+          permissions: [
+            can.writeTable,
+            can.publishAlerts,
+            // ListQueues and GetMetricData take no resource narrower than "*" (the queues' names, the metrics' values)
+            statement(RELAY_SWEEP_LIST_ACTIONS, ["*"]),
+            statement(RELAY_SWEEP_QUEUE_ACTIONS, [relayQueues]),
+          ],
+          environment: { COCOON_RELAY_PREFIX: relayPrefix, COCOON_ALERT_TOPIC_ARN: alerts.topicArn },
+        },
+      },
+    });
   } else {
     const iotArn = `arn:${Aws.PARTITION}:iot:${Aws.REGION}:${Aws.ACCOUNT_ID}`;
     relayWriterRole.addToPolicy(statement(["iot:Publish"], [`${iotArn}:topic/${relayPrefix}/r/*`]));

@@ -18,7 +18,8 @@
  *    timeout (aws/aws-sdk-js#2350). close() ends those.
  *
  * It also records what a relay's bill is made of: every call by action and caller, each message
- * sent and each delivered.
+ * sent and each delivered, and each receive that found nothing (CloudWatch's NumberOfEmptyReceives,
+ * which the relay sweep reads on AWS: core/relay-sweep.ts).
  */
 import { createHash, createHmac } from "node:crypto";
 import { createServer, request, type IncomingMessage, type Server } from "node:http";
@@ -71,6 +72,8 @@ export interface SqsStandIn {
   readonly sent: Array<{ messageId: string; body: string; sender: string; queueUrl: string }>;
   /** every message a ReceiveMessage handed out, in order */
   readonly delivered: Array<{ messageId: string; body: string; sender: string; queueUrl: string }>;
+  /** every ReceiveMessage answered with no message (SQS's NumberOfEmptyReceives counts these), when (Date.now()) */
+  readonly emptyReceives: Array<{ queueUrl: string; at: number }>;
   /** requests refused for their signature */
   readonly refused: string[];
   /** requests refused because their credentials had expired (SQS: 403 ExpiredToken): the caller's session names */
@@ -180,6 +183,7 @@ export async function startSqsStandIn(): Promise<SqsStandIn> {
   const calls: SqsCall[] = [];
   const sent: SqsStandIn["sent"] = [];
   const delivered: SqsStandIn["delivered"] = [];
+  const emptyReceives: SqsStandIn["emptyReceives"] = [];
   const refused: string[] = [];
   const expired: string[] = [];
   const senderOf = new Map<string, string>();
@@ -192,6 +196,7 @@ export async function startSqsStandIn(): Promise<SqsStandIn> {
     calls,
     sent,
     delivered,
+    emptyReceives,
     refused,
     expired,
     receiving: () => open,
@@ -283,6 +288,8 @@ export async function startSqsStandIn(): Promise<SqsStandIn> {
           ...((body.MessageSystemAttributeNames as string[] | undefined) ?? []),
           ...((body.AttributeNames as string[] | undefined) ?? []),
         ];
+        if (r.status === 200 && !((r.json.Messages as Json[] | undefined) ?? []).length)
+          emptyReceives.push({ queueUrl: queueUrl!, at: Date.now() });
         const withSender = asked.includes("SenderId") || asked.includes("All");
         for (const m of (r.json.Messages as Json[] | undefined) ?? []) {
           const sender = senderOf.get(String(m.MessageId)) ?? "unknown";

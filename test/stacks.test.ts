@@ -14,6 +14,8 @@ import {
   AGENT_QUEUE_ACTIONS as STACK_AGENT_ACTIONS,
   LAMBDA_RUNTIME,
   RELAY_SQS_ROLE_ACTIONS,
+  RELAY_SWEEP_LIST_ACTIONS,
+  RELAY_SWEEP_QUEUE_ACTIONS,
   relayTransportFromEnv,
 } from "../stacks/Cocoon";
 import { AGENT_QUEUE_ACTIONS } from "../functions/adapters/sts-session";
@@ -167,6 +169,8 @@ const ACTIONS: Record<string, string[]> = {
   "functions/schedule/chain-watcher.handler": [...TABLE_RW, "sns:Publish"],
   // issue 12: sends dead-lettered checks back (receive and delete on the DLQ only, send to matching)
   "functions/schedule/redrive.handler": ["sqs:DeleteMessage", "sqs:ReceiveMessage", "sqs:SendMessage"],
+  // coord42: the relay sweep (its revocation item, its alert, the channel queues' metrics, tags and removal)
+  "functions/schedule/relay-sweep.handler": [...TABLE_RW, "sns:Publish", ...RELAY_SWEEP_LIST_ACTIONS, ...RELAY_SWEEP_QUEUE_ACTIONS],
   // issue 15
   "functions/http/receipt-proof.handler": ["dynamodb:GetItem", "dynamodb:Query"],
   "functions/schedule/anchor.handler": [
@@ -177,8 +181,9 @@ const ACTIONS: Record<string, string[]> = {
     "dynamodb:UpdateItem",
   ],
   // issue 11/12: the relay session routes vend credentials through the RelayRole; with the SQS
-  // relay (the default) the requester's also creates its channel queue, the worker's never
-  "functions/http/relay-session.handler": [...TABLE_RW, "sqs:CreateQueue", "sts:AssumeRole"],
+  // relay (the default) the requester's also creates its channel queue (tagged with its account
+  // for the relay sweep, coord42), the worker's never
+  "functions/http/relay-session.handler": [...TABLE_RW, "sqs:CreateQueue", "sqs:TagQueue", "sts:AssumeRole"],
   "functions/http/relay-worker-session.handler": [...TABLE_RW, "sts:AssumeRole"],
 };
 
@@ -641,8 +646,34 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
       const statements = statementsOfRole(prodJson, roleOf(fn));
       const actions = [...new Set(statements.flatMap((s) => arr(s.Action)))].sort();
       expect(actions, handler).toEqual([...new Set(ACTIONS[handler])].sort());
-      for (const s of statements) expect(arr(s.Resource), handler).not.toContain("*");
+      for (const s of statements) {
+        // the one exception: ListQueues and GetMetricData take no narrower resource (coord42, the relay sweep)
+        const listing =
+          handler === "functions/schedule/relay-sweep.handler" && arr(s.Action).every((a) => RELAY_SWEEP_LIST_ACTIONS.includes(a));
+        if (!listing) expect(arr(s.Resource), handler).not.toContain("*");
+      }
     }
+  });
+
+  it("coord42: the relay's channel queues are swept every 15 minutes by one function that deletes and reads tags of those queues only, and none is made with the IoT relay", () => {
+    const sweep = functionsByHandler(prodJson).get("functions/schedule/relay-sweep.handler")!;
+    prod.hasResourceProperties("AWS::Events::Rule", {
+      ScheduleExpression: "rate(15 minutes)",
+      State: "ENABLED",
+      Targets: [{ Arn: { "Fn::GetAtt": [sweep.id, "Arn"] } }],
+    });
+    expect(sweep.props.ReservedConcurrentExecutions).toBe(1);
+    const env = (sweep.props.Environment as Json).Variables as Json;
+    expect(env.COCOON_RELAY_PREFIX).toBe("cocoon-prod");
+    const statements = statementsOfRole(prodJson, roleOf(sweep));
+    const resourcesOf = (action: string) =>
+      statements
+        .filter((st) => arr(st.Action).includes(action))
+        .flatMap((st) => arr(st.Resource).map((r) => resolve(r, prodJson.Resources)));
+    for (const a of RELAY_SWEEP_QUEUE_ACTIONS)
+      expect(resourcesOf(a), a).toEqual([`arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:cocoon-prod-r-*`]);
+    for (const a of RELAY_SWEEP_LIST_ACTIONS) expect(resourcesOf(a), a).toEqual(["*"]);
+    expect(functionsByHandler(iotJson).has("functions/schedule/relay-sweep.handler")).toBe(false);
   });
 
   it("IAM: worker queues are created only under the stage prefix; agents assume a role narrowed to worker queues", () => {

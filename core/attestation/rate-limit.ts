@@ -47,7 +47,8 @@ export type RateAction =
   | "cancel_resend"
   | "void_new"
   | "heartbeat"
-  | "agent_session";
+  | "agent_session"
+  | "worker_status";
 
 /**
  * Defaults, per key: a worker registers a few times a day; a requester challenges up to k
@@ -94,6 +95,15 @@ export const DEFAULT_RATE_LIMITS: Record<RateAction, RateLimit> = {
   // every agent's sessions. An honest agent asks once per session (15 to 60 minutes), again
   // shortly before it expires, and after a failed receive.
   agent_session: { burst: 10, perMinute: 10 },
+  // Per worker (coord42): GET /v1/agents/me reads the worker item, its counters, its payout
+  // totals and each offer (up to MAX_WORKER_MODELS + 4 reads), for anyone who registered a key.
+  // The busiest honest caller is a redeem waiting for the chain watcher (api-client/money.ts
+  // redeemEarnings): a read every 200 ms for up to 60 s, 5 a second; the agent's own redeem and
+  // its owner's `cocoon-agent redeem` may poll at once, 10 a second. 600 a minute refills that
+  // as fast as it drains, and a burst of 120 covers the calls around it (the voucher's status,
+  // the payout check, `cocoon-agent status`). It bounds one key to ~10 status reads a second per
+  // process instead of unbounded.
+  worker_status: { burst: 120, perMinute: 600 },
 };
 
 /** How many keys each action remembers; the least recently seen beyond that start again full. */

@@ -60,7 +60,7 @@ beforeEach(() => {
 });
 
 describe("relay sessions over SQS: the requester's channel (SQS and STS mocked)", () => {
-  it("creates the channel's queue with exactly the relay's attributes, then vends credentials that read and delete that queue and nothing else", async () => {
+  it("creates the channel's queue with exactly the relay's attributes and its account's tag (the relay sweep's), then vends credentials that read and delete that queue and nothing else", async () => {
     // Prepare
     const name = `${PREFIX}-r-${REQUESTER}-${CHANNEL}`;
     // Act
@@ -76,6 +76,7 @@ describe("relay sessions over SQS: the requester's channel (SQS and STS mocked)"
           SqsManagedSseEnabled: "true",
           MaximumMessageSize: "147456",
         },
+        tags: { "cocoon:account": REQUESTER },
       },
     ]);
     const { input, policy } = assumed();

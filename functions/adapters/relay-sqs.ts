@@ -46,11 +46,19 @@ export const SQS_RELAY_REQUESTER_ACTIONS = ["sqs:ReceiveMessage", "sqs:GetQueueA
 export const SQS_RELAY_ROLE_ACTIONS = [...SQS_RELAY_WORKER_ACTIONS, ...SQS_RELAY_REQUESTER_ACTIONS] as const;
 /**
  * What the requester-session function itself does on `<prefix>-r-*` (no worker may make a queue
- * exist): create a channel's queue, with its attributes in the CreateQueue itself. Nothing else:
+ * exist): create a channel's queue, with its attributes and its account's tag in the CreateQueue
+ * itself. Nothing else:
  * with sqs:SetQueueAttributes a compromised function could give any channel queue a policy
  * (open it to anyone), and only a queue of an older deploy's attributes needed it (session 23).
  */
-export const SQS_RELAY_CREATE_ACTIONS = ["sqs:CreateQueue"] as const;
+export const SQS_RELAY_CREATE_ACTIONS = ["sqs:CreateQueue", "sqs:TagQueue"] as const;
+
+/**
+ * The tag naming a channel queue's account, given at its creation (CreateQueue's tags need
+ * sqs:TagQueue): the relay sweep (relay-channel-watch.ts, core/relay-sweep.ts) revokes the
+ * account of a queue read in a loop, and a hashed queue name does not name it.
+ */
+export const RELAY_QUEUE_TAG_ACCOUNT = "cocoon:account";
 
 /**
  * Every channel queue's attributes. CreateQueue is idempotent only while these stay equal: a
@@ -146,13 +154,19 @@ export class SqsRelaySessionVendor implements RelaySessionVendor {
     return assumeRelayRole({ client: this.o.sts, roleArn: this.o.roleArn, durationSeconds }, name, sessionPolicy);
   }
 
-  private async ensureQueue(name: string): Promise<string> {
+  private async ensureQueue(name: string, account: string): Promise<string> {
     const cached = this.urls.get(name);
     if (cached) return cached;
     const { CreateQueueCommand } = await import("@aws-sdk/client-sqs");
     let url: string | undefined;
     try {
-      ({ QueueUrl: url } = await this.o.sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: { ...RELAY_QUEUE_ATTRIBUTES } })));
+      ({ QueueUrl: url } = await this.o.sqs.send(
+        new CreateQueueCommand({
+          QueueName: name,
+          Attributes: { ...RELAY_QUEUE_ATTRIBUTES },
+          tags: { [RELAY_QUEUE_TAG_ACCOUNT]: account },
+        }),
+      ));
     } catch (e) {
       const n = errName(e);
       if (/QueueDeletedRecently/.test(n))
@@ -216,7 +230,7 @@ export class SqsRelaySessionVendor implements RelaySessionVendor {
       );
     if (!RelayChannel.safeParse(channel).success) throw new ValidationError("relay channel must be 8–24 characters of A-Z a-z 0-9 _ -");
     const name = relayQueueName(this.o.prefix, account, channel);
-    const queueUrl = await this.ensureQueue(name);
+    const queueUrl = await this.ensureQueue(name, account);
     const credentials = await this.assume(relaySessionName("r", `${account}-${channel}`), sqsRequesterRelayPolicy(this.queueArn(name)));
     return { transport: "sqs", region: this.o.region, queueUrl, credentials };
   }

@@ -3,7 +3,8 @@
  * before submit): this coordinator's HTTP relay; or on AWS, with `{"scope":"account","channel":…}`,
  * the SQS queue of the caller's channel (created here, for an account that holds funds, at most
  * RELAY_CHANNELS_PER_HOUR new channels an hour: 403 relay_needs_funds, 429 too_many_channels,
- * core/relay-access.ts) and credentials that read that queue only
+ * core/relay-access.ts; none for a day to an account whose queue the relay sweep caught read in a
+ * loop: 403 relay_channel_revoked, core/relay-sweep.ts) and credentials that read that queue only
  * (the default relay, adapters/relay-sqs.ts); or AWS IoT Core credentials scoped to this job or,
  * with `{"scope":"account"}`, to all the caller's jobs (the SDK's one subscription per account).
  */
