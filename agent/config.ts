@@ -214,7 +214,10 @@ export const AgentConfig = z
       .min(1_000, "must be at least 1000 (ms): one probe a second at most")
       .max(3_600_000, "must be at most 3600000 (ms): one hour")
       .default(30_000),
-    /** This many jobs in a row the engine leaves unanswered (engine_timeout) take the worker off the candidate lists. */
+    /**
+     * This many jobs in a row the engine leaves unanswered (engine_timeout) take the worker off the candidate lists;
+     * only timeouts no requester's work explains count (light prompts, nothing produced meanwhile: agent/engine-work.ts).
+     */
     engineTimeoutsBeforeDown: z.number().int().min(1, "must be at least 1").max(100, "must be at most 100").default(3),
     /** tdx: the PCCS (or Intel's PCS) the quote's collateral is fetched from (agent/collateral.ts); absent: Intel's PCS */
     pccsUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. https://pccs.example.org:8081" }).optional(),

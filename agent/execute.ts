@@ -1,3 +1,4 @@
+import { z } from "zod";
 import {
   RequestPlaintext,
   type ChunkPlaintext,
@@ -140,6 +141,12 @@ export interface ExecuteContext {
    * with code "cancelled" (refunded in full).
    */
   cancel?: AbortSignal;
+  /**
+   * How long a stopped job's prompt re-count may still take (promptTokensOf), in ms: the runtime
+   * gives what is left of the job's lease less the time its result needs to be posted. At least
+   * PROMPT_RECOUNT_MS; that alone without it.
+   */
+  recountWithinMs?: () => number;
 }
 
 const encoder = new TextEncoder();
@@ -561,9 +568,8 @@ async function promptTokensOf(
   // one token asked here is refused by the engine: kept, it would let any requester make its
   // cancelled prompts free. It does not change the prompt, so its count is the same without it.
   const extra = p.extra ? Object.fromEntries(Object.entries(p.extra).filter(([k]) => !MIN_LENGTH_KEYS.has(k))) : undefined;
-  const signal = ctx.signal
-    ? AbortSignal.any([ctx.signal, AbortSignal.timeout(PROMPT_RECOUNT_MS)])
-    : AbortSignal.timeout(PROMPT_RECOUNT_MS);
+  const within = AbortSignal.timeout(Math.floor(Math.max(PROMPT_RECOUNT_MS, ctx.recountWithinMs?.() ?? 0))); // an integer, or it throws
+  const signal = ctx.signal ? AbortSignal.any([ctx.signal, within]) : within;
   const r = engineRequest(header, { ...p, extra, logprobs: undefined, topLogprobs: undefined }, 1, i, signal);
   try {
     let result: EngineResult;
@@ -585,9 +591,12 @@ async function promptTokensOf(
 const MIN_LENGTH_KEYS = new Set(["min_tokens", "min_new_tokens"]);
 
 /**
- * How long a cancelled job's prompt re-count may take (promptTokensOf): its lease is no longer
- * extended, so an engine that hangs on it (the HTTP adapter waits 120 s) would let the lease run
- * out: the job refunded after its text was shown, the worker unpaid and marked suspect.
+ * How long a cancelled job's prompt re-count may take (promptTokensOf) at least: its lease is no
+ * longer extended, so an engine that hangs on it (the HTTP adapter waits 120 s) would let the lease
+ * run out: the job refunded after its text was shown, the worker unpaid and marked suspect. Where
+ * the runtime says more of the lease is left (ExecuteContext.recountWithinMs), the re-count may take
+ * that (agent42): a cancel during a long prefill (a huge prompt, before its first token) leaves the
+ * re-count most of that prefill to do again, and at 5 s it failed, billing the prompt 0.
  */
 export const PROMPT_RECOUNT_MS = 5_000;
 
@@ -622,7 +631,20 @@ export class LongestLifeReached extends EngineError {
   }
 }
 
-const cancelledBeforeStart = () => new JobFailure("cancelled", "the requester cancelled the job before the engine started on it");
+/**
+ * Why a job ends before its engine made anything to bill (before it started, or during one
+ * embedding call): its requester's cancel (code "cancelled", refunded in full), or its longest
+ * life, which is no cancel of the requester's (runtime's timeUp: the job waited here past an hour
+ * after submit). That one was reported "cancelled" too, and the requester's `cocoon job` read
+ * "reported cancelled" for a job it never cancelled; it is a worker that could not get to it in
+ * time, as a job given back for want of a slot is (runtime reportNotRun): engine_unavailable.
+ */
+function stoppedBefore(cancel: AbortSignal | undefined, what: string): JobFailure {
+  return cancel?.reason instanceof LongestLifeReached
+    ? new JobFailure("engine_unavailable", `the job reached its longest life (an hour after submit) ${what}: not billed`)
+    : new JobFailure("cancelled", `the requester cancelled the job ${what}`);
+}
+const cancelledBeforeStart = (cancel: AbortSignal | undefined) => stoppedBefore(cancel, "before the engine started on it");
 
 /** Little-endian float32, base64url: how vectors travel sealed (4 bytes a dimension, not ~20 of JSON). */
 export function encodeVector(v: number[]): string {
@@ -682,12 +704,12 @@ async function run(
   const cancelled = () => ctx.cancel?.aborted === true;
   if (p.kind === "embedding") {
     if (!engine.embed) throw new JobFailure("engine_rejected", `this worker's engine (${engine.name}) cannot make embeddings`);
-    if (cancelled()) throw cancelledBeforeStart();
+    if (cancelled()) throw cancelledBeforeStart(ctx.cancel);
     const embedding = engine.embed({ model: header.model, input: p.input!, ...(engineSignal ? { signal: engineSignal } : {}) });
     embedding.catch(() => {}); // awaited below; a failed prime must not leave it unhandled
     writer.prime();
     // Embeddings are one call with nothing to show before it ends: a cancel fails the job (refunded).
-    const stopped = () => new JobFailure("cancelled", "the requester cancelled the job");
+    const stopped = () => stoppedBefore(ctx.cancel, "while the engine made its embeddings");
     const r = await orCancel(embedding, ctx.cancel).catch((e: unknown): never => {
       throw cancelled() && e instanceof EngineError ? stopped() : e;
     });
@@ -719,7 +741,7 @@ async function run(
   let cut: { i: number; pieces: number } | undefined;
   for (let i = 0; i < n && !cut; i++) {
     if (cancelled()) {
-      if (i === 0) throw cancelledBeforeStart(); // nothing generated: refunded in full
+      if (i === 0) throw cancelledBeforeStart(ctx.cancel); // nothing generated: refunded in full
       break; // between choices: the ones not started are not run
     }
     let done = false;
@@ -960,6 +982,15 @@ export function failureReport(job: AgentJob, code: FailureCode, reply?: SealedRe
 function unopenedWhy(e: unknown): string {
   if (e instanceof EnvelopeError && e.code === "key_unwrap_failed" && e.message.startsWith(HPKE_OPEN_FAILED)) {
     return `${HPKE_OPEN_FAILED}: sealed to another key of this worker (a restarted agent), or its header or wrapped key was changed on the way: given back for the next candidate`;
+  }
+  // A plaintext the sealed schema refuses: one line naming the field, as the SDK's AskInputError and
+  // `cocoon serve`'s 400 put it (an `extra` off the allow-list: "extra.grammar: grammar is not an
+  // engine parameter …"). zod's own message is its issues as pretty-printed JSON.
+  if (e instanceof z.ZodError) {
+    const first = e.issues[0];
+    const where = first?.path.map(String).join(".") || "request";
+    const more = e.issues.length > 1 ? ` (and ${e.issues.length - 1} more)` : "";
+    return `${where}: ${first?.message ?? "malformed"}${more}`;
   }
   return (e as Error).message;
 }

@@ -16,7 +16,15 @@ import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
 import { API, ApiClient, ApiError, type RequestOptions } from "../api-client/api";
 import { redeemEarnings } from "../api-client/money";
 import type { ApiRoute } from "../api-client/routes";
-import { type Engine, EngineError, type EngineRequest, isKeyRefusal } from "./engines/engine";
+import {
+  type Engine,
+  type EngineCompletionRequest,
+  type EngineEmbedRequest,
+  EngineError,
+  type EngineRequest,
+  isKeyRefusal,
+} from "./engines/engine";
+import { type EngineCall, EngineWork, promptBytes } from "./engine-work";
 import { backoff, type Backoff, type BackoffOptions, interruptibleSleep, sleepUnlessAborted, unlessAborted } from "./backoff";
 import { executeJob, failureReport, LongestLifeReached, type AgentLog, type AgentStats } from "./execute";
 import { type AgentMetrics, createAgentMetrics, type JobOutcome } from "./metrics";
@@ -100,7 +108,8 @@ export interface AgentOptions {
    * with a health check (engine.health: one GET /health of a few bytes) is probed this often, on
    * the housekeeping tick, so an engine that died between jobs leaves the candidate lists before a
    * paid job finds it. `timeoutsBeforeDown` (default 3): that many jobs in a row the engine left
-   * unanswered (engine_timeout) take the worker off the lists even when its probe answers.
+   * unanswered (engine_timeout) take the worker off the lists even when its probe answers; only
+   * timeouts that no other work explains count (./engine-work.ts: light prompts, nothing produced).
    */
   engineHealth?: { everyMs?: number; timeoutsBeforeDown?: number };
   /**
@@ -526,15 +535,25 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         // No evidence that passes yet (a PCCS down at boot with nothing cached, or serving
         // collateral not valid yet): waited out like a down API, not an exit that needs the owner
         // to restart. A quote whose platform cannot be read stays unreadable: that one throws.
-        // A refusal by the coordinator at the first start still throws: it is most often a setting
-        // (the tier, an image not allowed), which the owner must read.
         const noEvidence = e instanceof CollateralError && e.code !== "quote_unreadable";
-        if (!transient(e) && !noEvidence) throw e;
-        const mismatch = noEvidence ? undefined : await apiSchemeMismatch(o.apiUrl, e);
+        // agent42: the coordinator refusing the evidence (403 attestation_*) is waited out too, as
+        // it is after the first start: most often collateral the coordinator judges otherwise (a
+        // cached copy expired or revoked, a TCB level that a fresh fetch or a policy change mends),
+        // and an exit had the owner restart an agent that would have registered minutes later. A
+        // setting (the tier, an image not on the list) waits the same way, said once in the log
+        // and in /status (attestError) until it changes. Any other 403 (not_a_worker, a proxy's)
+        // still throws: the owner must read it.
+        const refused = e instanceof ApiError && e.status === 403 && e.code.startsWith("attestation_");
+        if (!transient(e) && !noEvidence && !refused) throw e;
+        const mismatch = noEvidence || refused ? undefined : await apiSchemeMismatch(o.apiUrl, e);
         if (mismatch) throw new ConfigError(mismatch);
         if (now() - started >= (o.registerRetryMs ?? 0)) throw e;
         const ms = wait.next();
-        if (noEvidence) {
+        if (refused) {
+          o.collateral?.refetch?.(); // the copy held may be what was refused
+          metrics.setState("cannot_attest");
+          attestFailed("register", e, { retryInMs: ms, hint: "not registered yet: the coordinator refused its evidence; tries again" });
+        } else if (noEvidence) {
           metrics.setState("cannot_attest");
           attestFailed("register", e, { retryInMs: ms, hint: "not registered yet: registers once its evidence passes" });
         } else {
@@ -581,10 +600,12 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   };
   let nextHealthAt = now() + healthEveryMs;
   /**
-   * Jobs in a row the engine left unanswered (engine_timeout). An engine that takes connections
-   * but never answers failed each paid job after the full engine timeout (120 s) and was never
-   * marked down; from `timeoutsBeforeDown` on it is, whatever its probe says, and it stays one
-   * timeout from down (its probe backing off) until it answers a job again.
+   * Jobs in a row the engine left unanswered (engine_timeout) where nothing but a hung engine
+   * explains it (EngineCall.readsAsHung: agent42). An engine that takes connections but never
+   * answers failed each paid job after the full engine timeout (120 s) and was never marked down;
+   * from `timeoutsBeforeDown` on it is, whatever its probe says, and it stays one timeout from down
+   * (its probe backing off) until it answers a job again. A timeout with heavy prompts asked of
+   * the engine meanwhile, or while it produced for another call, is no step of that run.
    */
   const timeoutsBeforeDown = Math.max(1, o.engineHealth?.timeoutsBeforeDown ?? 3);
   let timeouts = 0;
@@ -642,7 +663,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
    */
   let confirming = false;
   /** Engine calls under way (jobs' generations, streams, embeddings): what a probe that waited may have waited behind. */
-  const engineCalls = { running: 0 };
+  const engineCalls = new EngineWork();
   /**
    * A confirming probe that got no answer in time while other calls were running on the engine:
    * a busy engine (llama-server with every slot generating, its HTTP threads each serving one)
@@ -650,13 +671,14 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
    * taken down by its run of job timeouts (timeoutsBeforeDown), as it is whatever the probe says.
    */
   const busyNotDead = (pe: unknown) => pe instanceof EngineError && pe.code === "engine_timeout" && engineCalls.running > 0;
-  const engineFailed = (e: unknown) => {
+  const engineFailed = (e: unknown, call: EngineCall) => {
     if (!(e instanceof EngineError)) return;
     if (ENGINE_ANSWERED.has(e.code)) return engineAnswered();
     if (engineDown) return;
     if (e.code === "engine_timeout") {
-      // A requester can make one job slow (a huge prompt): one timeout is confirmed by a probe; a run of them is not waited out.
-      if (++timeouts >= timeoutsBeforeDown) return engineIsDown(e);
+      // A requester can make jobs slow (huge prompts, long generations ahead of them): such a
+      // timeout is confirmed by a probe; a run of those nothing else explains is not waited out.
+      if (call.readsAsHung() && ++timeouts >= timeoutsBeforeDown) return engineIsDown(e);
     } else if (!ENGINE_DOWN.has(e.code)) return;
     const status = e.details?.status;
     // A refused key (401, 403) is no request's doing, and the probe may not use the key (vLLM's /health): down at once.
@@ -685,16 +707,17 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       if (engineDown)
         throw new EngineError("engine_unavailable", "the engine is down; the agent waits for it to come back", { engine: o.engine.name });
       const t0 = performance.now();
-      engineCalls.running++;
+      const call = engineCalls.begin(promptBytes(req));
       try {
         const r = await o.engine.generate(req);
+        call.output();
         engineAnswered();
         return r;
       } catch (e) {
-        engineFailed(e);
+        engineFailed(e, call);
         throw e;
       } finally {
-        engineCalls.running--;
+        call.end();
         metrics.engineCall((performance.now() - t0) / 1000);
       }
     },
@@ -749,6 +772,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
    * slow or failed call still has the other half), at most every 250 ms. A job at its longest life
    * (`extended: false`: an hour after submit) gets no more: `timeUp` is called leaseEndMargin before
    * its last lease ends, so that it stops and posts what it generated while the job is still its own.
+   * Returns its release, and the time left to the lease's end less that margin (a stopped job's
+   * prompt re-count may take it: ExecuteContext.recountWithinMs).
    */
   const keepLease = (job: AgentJob, lost: () => void, cancelled: () => void, timeUp: () => void) => {
     // on our clock (job.deadline and leaseUntil are on the coordinator's): minutes apart, the lease
@@ -800,9 +825,12 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       }
     };
     schedule();
-    return () => {
-      done = true;
-      if (timer) clearTimeout(timer);
+    return {
+      release: () => {
+        done = true;
+        if (timer) clearTimeout(timer);
+      },
+      leftMs: () => deadline - now() - leaseEndMargin(granted),
     };
   };
 
@@ -895,7 +923,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       });
       cancel.abort(new LongestLifeReached(o.engine.name)); // ends "length", not as a requester's cancel
     };
-    const release = keepLease(
+    const lease = keepLease(
       job,
       () => {
         outcomes.set(key, { outcome: "stale", code: "stale_attempt" });
@@ -931,11 +959,12 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
           stats,
           signal: abandon.signal,
           cancel: cancel.signal,
+          recountWithinMs: lease.leftMs,
         },
         job,
       );
     } finally {
-      release();
+      lease.release();
       cancelSwitches.delete(key);
       const r = finishMetrics(key, (performance.now() - t0) / 1000);
       if (r.outcome !== "completed" && r.outcome !== "cancelled")
@@ -1398,44 +1427,48 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
 function guardedExtras(
   inner: Engine,
   isDown: () => boolean,
-  onError: (e: unknown) => void,
+  onError: (e: unknown, call: EngineCall) => void,
   timed: (seconds: number) => void,
   onAnswer: () => void,
-  calls: { running: number },
+  calls: EngineWork,
 ): Partial<Engine> {
   const down = () =>
     new EngineError("engine_unavailable", "the engine is down; the agent waits for it to come back", { engine: inner.name });
   const call =
-    <A, R>(f: (a: A) => Promise<R>) =>
+    <A extends EngineCompletionRequest | EngineEmbedRequest, R>(f: (a: A) => Promise<R>) =>
     async (a: A): Promise<R> => {
       if (isDown()) throw down();
       const t0 = performance.now();
-      calls.running++;
+      const c = calls.begin(promptBytes(a));
       try {
         const r = await f(a);
+        c.output();
         onAnswer();
         return r;
       } catch (e) {
-        onError(e);
+        onError(e, c);
         throw e;
       } finally {
-        calls.running--;
+        c.end();
         timed((performance.now() - t0) / 1000);
       }
     };
-  const stream = <A, E>(f: (a: A) => AsyncIterable<E>) =>
+  const stream = <A extends EngineRequest | EngineCompletionRequest, E>(f: (a: A) => AsyncIterable<E>) =>
     async function* (a: A): AsyncGenerator<E> {
       if (isDown()) throw down();
       const t0 = performance.now();
-      calls.running++;
+      const c = calls.begin(promptBytes(a));
       try {
-        yield* f(a);
+        for await (const ev of f(a)) {
+          c.output();
+          yield ev;
+        }
         onAnswer();
       } catch (e) {
-        onError(e);
+        onError(e, c);
         throw e;
       } finally {
-        calls.running--;
+        c.end();
         timed((performance.now() - t0) / 1000);
       }
     };
