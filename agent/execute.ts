@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from "node:crypto";
 import { z } from "zod";
 import {
   RequestPlaintext,
@@ -466,12 +467,22 @@ class ChunkWriter {
 }
 
 /**
+ * The key of this process's cache scopes: made at start, held in memory only (session 42 privacy
+ * review). A scope that was a plain hash of the account id could be recomputed by anyone from the
+ * public id, so an engine-side record carrying it (a request log, an LMCache object keyed by the
+ * salt, a remote cache store) named the requester, and the same on every worker.
+ */
+const CACHE_SCOPE_KEY = randomBytes(32);
+
+/**
  * The engine's prompt-cache scope for a requester's jobs (EngineSampling.cacheScope): one per
  * requester, so its own conversations still hit the cache (and a cancel's prompt re-count is
- * answered from it), while no requester's prompt answers another's sooner. Hashed: 32 hex
- * characters, which every salt-taking server accepts (no account id's `-` or `_`).
+ * answered from it), while no requester's prompt answers another's sooner. Keyed (CACHE_SCOPE_KEY):
+ * nobody outside this agent can compute it, and it links nothing across workers or restarts.
+ * 32 hex characters, which every salt-taking server accepts (no account id's `-` or `_`).
  */
-export const cacheScopeOf = (requester: string): string => sha256Hex(`cocoon-cache-scope:${requester}`).slice(0, 32);
+export const cacheScopeOf = (requester: string): string =>
+  createHmac("sha256", CACHE_SCOPE_KEY).update(`cocoon-cache-scope:${requester}`).digest("hex").slice(0, 32);
 
 /** The sampling fields of a request, as the engine takes them. */
 function sampling(

@@ -8,6 +8,7 @@
  * `cache_salt`), never takes those fields from a requester, and leaves the salt out for good on a
  * server that refuses it.
  */
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { generateKemKey, generateSigningKey } from "../../core/crypto/keys";
 import { executeJob, cacheScopeOf } from "../execute";
@@ -148,5 +149,14 @@ describe("executeJob: the cache scope is the requester's (session 31 privacy rev
     expect(b1?.cache_salt).toBe(cacheScopeOf(bob));
     expect(cacheScopeOf(alice)).not.toBe(cacheScopeOf(bob));
     expect(cacheScopeOf(alice)).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it("session 42 privacy review: nobody outside this agent can compute a requester's salt from its public account id", () => {
+    // Prepare: what anyone could compute from the id alone (the unkeyed scope before)
+    const requester = generateSigningKey().id;
+    const fromTheIdAlone = createHash("sha256").update(`cocoon-cache-scope:${requester}`).digest("hex").slice(0, 32);
+    // Act + Assess: the scope is keyed by this process's secret
+    expect(cacheScopeOf(requester)).not.toBe(fromTheIdAlone);
+    expect(cacheScopeOf(requester)).toBe(cacheScopeOf(requester));
   });
 });
