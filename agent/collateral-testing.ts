@@ -106,7 +106,17 @@ const hanging: ServerResponse[] = [];
 /** Closes every stand-in (and drops the requests left hanging): each suite calls it from its afterEach, so no port outlives its test. */
 export async function closeStandInPccses(): Promise<void> {
   for (const r of hanging.splice(0)) r.destroy();
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+  // closeAllConnections: a close waits for every open connection, and the "never answers" and
+  // error stand-ins leave some (about 3 s each, every file that used them)
+  await Promise.all(
+    servers.splice(0).map(
+      (s) =>
+        new Promise((r) => {
+          s.close(r);
+          s.closeAllConnections();
+        }),
+    ),
+  );
 }
 
 /** A PCCS on 127.0.0.1 answering the PCS v4 paths with `answers` (undefined: down from the start). */

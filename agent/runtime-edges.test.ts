@@ -19,6 +19,7 @@ import { startNetwork } from "../local/network";
 import { startAgent, transient, type AgentOptions, type RunningAgent } from "./runtime";
 import { makeAttester } from "./attest";
 import { EngineError, type Engine, type EngineRequest } from "./engines/engine";
+import { createHttpJobSource } from "./sources/http";
 import type { JobSource, WorkBatch } from "./sources/job-source";
 import { MODEL, pollUntil } from "../test/helpers";
 import { sealedJob, gatedEngine as sharedGatedEngine } from "./job-testing";
@@ -217,8 +218,8 @@ describe("agent runtime: stop() and jobs that wait for a slot", () => {
   });
 });
 
-// The three cases wait out the agent's fixed request limits (the poll's 10 s grace, at least 5 s for
-// a heartbeat) and share nothing (each has its own network, agent and silent server): run at once.
+// The three cases wait out the agent's request limits (the poll's grace, at least 5 s for a
+// heartbeat) and share nothing (each has its own network, agent and silent server): run at once.
 describe.concurrent("agent runtime: an API that goes silent", () => {
   // BUG: the agent's requests have no time limit. One long-poll that the coordinator (or a proxy
   // or NAT on the way) takes and never answers freezes the poll loop for ever: the agent heartbeats
@@ -227,10 +228,17 @@ describe.concurrent("agent runtime: an API that goes silent", () => {
     "a long-poll that is never answered is given up, and the agent polls again",
     async () => {
       // Prepare: after the agent started, its next job poll goes to a server that never answers
-      // (through the real transport, with whatever signal the source passes); later polls pass
+      // (through the real transport, with whatever signal the source passes); later polls pass.
+      // The source is the agent's default (the HTTP long-poll on its own client), made here with a
+      // grace of 1 s past the wait instead of POLL_GRACE_MS's 10 s; empty polls until it is made.
       const url = await network();
       const k = keys();
-      const a = await agent(url, k, { pollWaitSeconds: 1 });
+      const made: { http?: JobSource } = {};
+      const a = await agent(url, k, {
+        pollWaitSeconds: 1,
+        jobSource: { next: (wait) => (made.http ? made.http.next(wait) : sleep(20).then(() => ({ jobs: [], challenges: [] }))) },
+      });
+      made.http = createHttpJobSource(a.api, { graceMs: 1_000 });
       const silent = await silentServer(); // closed first after the test: what it holds ends, then the agent stops
       let polls = 0;
       reroute(a, k, silent.url, (path) => path.startsWith(API.pollJobs.path) && ++polls === 1);

@@ -7,6 +7,7 @@
  * LMDB, loopback); where a test needs the API to fail, the agent's client fails that one
  * request before it is sent (ApiClient.requestJson), so every other request is real.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { generateKemKey, generateSigningKey, type KemKeyPair, type SigningKeyPair } from "../core/crypto/keys";
 import type { AgentJob, ResultRequest } from "../events/api";
@@ -22,11 +23,25 @@ import { sealedJob, gatedEngine as sharedGatedEngine } from "./job-testing";
 
 // ------------------------------------------------------------------------- factories
 
-const cleanup: Array<() => Promise<unknown>> = [];
+type Cleanup = Array<() => Promise<unknown>>;
+const shared: Cleanup = [];
 afterEach(async () => {
   vi.restoreAllMocks();
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
+  for (const c of shared.splice(0).reverse()) await c().catch(() => {});
 });
+/** A test of `itIsolated` (one run concurrently) has a cleanup list of its own; the others share one, emptied after each. */
+const scope = new AsyncLocalStorage<Cleanup>();
+const cleanup = { push: (c: () => Promise<unknown>) => (scope.getStore() ?? shared).push(c) };
+/** `it`, with the factories' cleanup (last in, first out) of this test alone, when it ends however it ends. */
+const itIsolated = (name: string, fn: () => Promise<void>) =>
+  it(name, async () => {
+    const own: Cleanup = [];
+    try {
+      await scope.run(own, fn);
+    } finally {
+      for (const c of own.splice(0).reverse()) await c().catch(() => {});
+    }
+  });
 
 async function network(): Promise<string> {
   const net = await startNetwork({ chain: false });
@@ -402,7 +417,9 @@ function leaseAnswers(a: RunningAgent, answer: (n: number) => { leaseUntil: numb
   return asked;
 }
 
-describe("agent runtime: the lease of a long job", () => {
+// The seven wait out the lease's real timings (half a lease, the 1 s retry) and share nothing (each
+// has its own network, agent and engine; no module mocks): run at once.
+describe.concurrent("agent runtime: the lease of a long job", () => {
   /** An agent running one job with a 1.2 s lease on an engine that holds it; the lease asks answered by `answer`. */
   async function longJob(answer: (n: number) => { leaseUntil: number; extended: boolean } | ApiError, leaseMs = 1_200) {
     const url = await network();
@@ -422,7 +439,7 @@ describe("agent runtime: the lease of a long job", () => {
   }
   const waitMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-  it("is extended once half of it is left, and again before the extended lease runs out; each extension counted", async () => {
+  itIsolated("is extended once half of it is left, and again before the extended lease runs out; each extension counted", async () => {
     // Prepare / Act: each extension grants 1.2 s more
     const { a, asked, t0 } = await longJob(() => ({ leaseUntil: Date.now() + 1_200, extended: true }));
     await pollUntil("three extensions", () => (asked.length >= 3 ? true : undefined), 5_000);
@@ -433,17 +450,17 @@ describe("agent runtime: the lease of a long job", () => {
     expect(Number(sample(a, /cocoon_agent_lease_extensions_total (\d+)/))).toBeGreaterThanOrEqual(2);
   });
 
-  it("a job at its longest life (extended: false) is not asked about again", async () => {
+  itIsolated("a job at its longest life (extended: false) is not asked about again", async () => {
     // Prepare / Act
     const { a, asked } = await longJob(() => ({ leaseUntil: Date.now(), extended: false }));
     await pollUntil("the first ask", () => (asked.length === 1 ? true : undefined), 3_000);
-    await waitMs(1_500);
+    await waitMs(800); // an ask again would come 250 ms on (keepLease's shortest wait)
     // Assess
     expect(asked.length).toBe(1);
     expect(sample(a, /cocoon_agent_lease_extensions_total (\d+)/)).toBe("0");
   });
 
-  it("a coordinator without the lease route (404) is not asked again, for this job or the next", async () => {
+  itIsolated("a coordinator without the lease route (404) is not asked again, for this job or the next", async () => {
     // Prepare / Act
     const { a, asked, engine, another } = await longJob(() => new ApiError(404, "not_found", "no such route"));
     await pollUntil(
@@ -458,7 +475,7 @@ describe("agent runtime: the lease of a long job", () => {
     expect(asked.length).toBe(1);
   });
 
-  it("an extension the API fails (5xx) is asked again a second later, while the lease lasts", async () => {
+  itIsolated("an extension the API fails (5xx) is asked again a second later, while the lease lasts", async () => {
     // Prepare / Act: the first ask fails, the next is granted
     const { asked } = await longJob((n) => (n === 1 ? down() : { leaseUntil: Date.now() + 1_200, extended: true }));
     await pollUntil("the second ask", () => (asked.length >= 2 ? true : undefined), 3_000);
@@ -467,7 +484,7 @@ describe("agent runtime: the lease of a long job", () => {
     expect(asked[1]! - asked[0]!).toBeLessThan(1_400);
   });
 
-  it("an extension the API keeps failing is not asked again once the lease has run out", async () => {
+  itIsolated("an extension the API keeps failing is not asked again once the lease has run out", async () => {
     // Prepare / Act: asked at half the lease (0.6 s), again a second later (past its end), then no more
     const { a, asked } = await longJob(() => down());
     await pollUntil("the second ask", () => (asked.length === 2 ? true : undefined), 3_000);
@@ -477,7 +494,7 @@ describe("agent runtime: the lease of a long job", () => {
     expect(sample(a, /cocoon_agent_errors_total\{code="internal",where="lease"\} (\d+)/)).toBe("1");
   });
 
-  it("a longer lease is first extended when half of it is left, not a second before its end", async () => {
+  itIsolated("a longer lease is first extended when half of it is left, not a second before its end", async () => {
     // Prepare / Act: a 4 s lease
     const { asked, t0 } = await longJob(() => ({ leaseUntil: Date.now() + 4_000, extended: true }), 4_000);
     await pollUntil("the first ask", () => (asked.length >= 1 ? true : undefined), 5_000);
@@ -486,7 +503,7 @@ describe("agent runtime: the lease of a long job", () => {
     expect(asked[0]! - t0).toBeLessThan(2_800);
   });
 
-  it("an extension refused otherwise (unknown_job) is logged as a lease error and not asked again", async () => {
+  itIsolated("an extension refused otherwise (unknown_job) is logged as a lease error and not asked again", async () => {
     // Prepare / Act
     const { a, asked } = await longJob(() => new ApiError(404, "unknown_job", "no such job"));
     await pollUntil("the lease error", () => sample(a, /cocoon_agent_errors_total\{code="unknown_job",where="lease"\} (\d+)/), 3_000);
@@ -742,7 +759,7 @@ describe("agent runtime: heartbeats and ticks by default", () => {
 
 describe("agent runtime: a slow heartbeat", () => {
   it("answered within 5 s is waited for, even with heartbeats every 500 ms", async () => {
-    // Prepare: every heartbeat answered after 1.2 s, unless given up first
+    // Prepare: every heartbeat answered after 0.9 s (past the 500 ms interval), unless given up first
     const url = await network();
     const a = await agent(url, keys(), { heartbeatMs: 500 });
     const outcomes: string[] = [];
@@ -750,7 +767,7 @@ describe("agent runtime: a slow heartbeat", () => {
     a.api.requestJson = async (method, path, body, headers, signal) => {
       if (path !== API.heartbeat.path) return real(method, path, body, headers, signal);
       await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(resolve, 1_200);
+        const t = setTimeout(resolve, 900);
         signal?.addEventListener("abort", () => (clearTimeout(t), outcomes.push("given up"), reject(signal.reason as Error)), {
           once: true,
         });
@@ -853,7 +870,7 @@ describe("agent runtime: the poll loop", () => {
   it("a heartbeat the API fails otherwise is counted, and does not make the agent register again", async () => {
     // Prepare
     const url = await network();
-    const a = await agent(url, keys());
+    const a = await agent(url, keys(), { heartbeatMs: 200 });
     // Act
     intercept(a.api, API.heartbeat.path, () => down());
     await pollUntil(
@@ -868,7 +885,7 @@ describe("agent runtime: the poll loop", () => {
   it("a heartbeat answered not_a_worker makes the agent register again", async () => {
     // Prepare
     const url = await network();
-    const a = await agent(url, keys());
+    const a = await agent(url, keys(), { heartbeatMs: 200 });
     // Act
     intercept(a.api, API.heartbeat.path, (_b, n) => (n === 1 ? new ApiError(401, "not_a_worker", "unknown worker") : undefined));
     // Assess

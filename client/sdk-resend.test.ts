@@ -8,7 +8,7 @@
  * paid twice). The coordinator is stubbed at ApiClient (nothing leaves the process); the real
  * network's case is test/lost-connection.test.ts.
  */
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { API, ApiError } from "../api-client/api";
 import type { ApiRoute } from "../api-client/routes";
 import type { JobView } from "../events/api";
@@ -72,9 +72,28 @@ function rig(o: { submits: Answer[]; reads?: Answer[]; tabs?: boolean; routes?: 
   };
 }
 
+// The SDK's pauses between sends (0.25 s, doubling) and its reconnectMs window pass on a fake
+// clock: the same waits, in the same order, without their seconds of real time. Nothing else
+// waits here (the coordinator is a stub answering at once), so moving the clock to the next
+// timer whenever the SDK has nothing else to do is what real time would do, only sooner.
+beforeEach(() => void vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] }));
+afterEach(() => void vi.useRealTimers());
+
+/** `p`'s end, the fake clock moved on to each next timer while it is pending (after a real turn of the event loop). */
+async function onFakeClock<T>(p: Promise<T>): Promise<T> {
+  let done = false;
+  const watched = p.finally(() => (done = true));
+  watched.catch(() => {});
+  for (let i = 0; !done && i < 1_000; i++) {
+    await new Promise((r) => setImmediate(r));
+    if (!done) await vi.advanceTimersToNextTimerAsync();
+  }
+  return watched;
+}
+
 /** How the ask ended: its error's name, code and job id. */
 const outcome = (p: Promise<unknown>) =>
-  p.then(
+  onFakeClock(p).then(
     () => "resolved",
     (e: Error & { code?: unknown; jobId?: unknown }) => ({
       name: e.name,
@@ -161,7 +180,7 @@ describe("a submit that may have been taken, refused when sent again: the job is
     const started = Date.now();
     // Act
     const r = await outcome(x.c.ask(ask));
-    await x.c.settleCancels();
+    await onFakeClock(x.c.settleCancels());
     // Assess
     const [jobId] = x.submittedIds;
     expect(r).toEqual({ name: "JobOutcomeUnknownError", code: "job_outcome_unknown", jobId });
@@ -214,7 +233,7 @@ describe("the coordinator's own failure (5xx) of a submit", () => {
     const x = rig({ submits: [new ApiError(500, "internal_error", "internal error; reference x")] });
     // Act
     const r = await outcome(x.c.ask(ask));
-    await x.c.settleCancels();
+    await onFakeClock(x.c.settleCancels());
     // Assess
     const [jobId] = x.submittedIds;
     expect(r).toEqual({ name: "JobOutcomeUnknownError", code: "job_outcome_unknown", jobId });
@@ -261,7 +280,7 @@ describe("a read of a submitted job that fails (5xx) or is turned away (429): re
     const x = rig({ submits: ["taken"], reads: [new ApiError(500, "internal_error", "internal error; reference x")] });
     // Act
     const r = await outcome(x.c.ask(ask));
-    await x.c.settleCancels();
+    await onFakeClock(x.c.settleCancels());
     // Assess
     const [jobId] = x.submittedIds;
     expect(r).toEqual({ name: "JobOutcomeUnknownError", code: "job_outcome_unknown", jobId });

@@ -145,10 +145,10 @@ describe("issue 13: an agent that looks after itself", () => {
   });
 
   it("a job longer than its lease is kept by lease extensions and answered by the first candidate", async () => {
-    // Prepare: 1 s leases, an engine that takes 2.5 s, one candidate only
+    // Prepare: 1 s leases, an engine that takes 1.8 s (past the lease, and past its second extension at 1 s), one candidate only
     const net = await network({ config: { leaseBaseSeconds: 1, leaseMsPerToken: 0 } });
     const engine = await fakeEngine().start();
-    engine.delayMs = 2_500;
+    engine.delayMs = 1_800;
     const a = await agent(net.url, { engine: createOpenAiEngine({ baseUrl: engine.url }) });
     // Act
     const r = await ask(await requester(net.url), "take your time");

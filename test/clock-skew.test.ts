@@ -208,28 +208,30 @@ describe("the agent on a clock minutes off the coordinator's", () => {
     }
   });
 
-  it.each([
+  // The three wait 3 s each and share nothing (each its own stand-in coordinator and agent): run at
+  // once, each stopping its own agent when it ends (the afterEach below would stop the others' too).
+  it.concurrent.for<[string, number]>([
     ["5 min ahead (was: extended every 250 ms)", FIVE_MIN],
     ["5 min behind (was: first extension after the lease ran out)", -FIVE_MIN],
     ["90 s behind", -90_000],
-  ])(
-    "an agent %s extends a 4 s lease once half of it is left",
-    async (_what, aheadMs) => {
-      // Prepare
-      const coord = await skewedCoordinator(aheadMs, { leaseMs: 4_000 });
-      const { agent, release } = await agentWith(coord, (k) => ({
-        jobs: [jobFor(k.workerId, k.hpke, coord.serverNow() + 4_000)],
-        challenges: [],
-      }));
-      running.push({ agent, release, close: coord.close });
-      // Act: the job runs 3 s
-      await new Promise((r) => setTimeout(r, 3_000));
-      // Assess: one extension about 2 s in (the lease kept, and not asked for over and over)
-      expect(coord.seen.leases.length).toBeGreaterThanOrEqual(1);
-      expect(coord.seen.leases.length).toBeLessThanOrEqual(2);
-    },
-    15_000,
-  );
+  ])("an agent %s extends a 4 s lease once half of it is left", { timeout: 15_000 }, async ([, aheadMs], { expect, onTestFinished }) => {
+    // Prepare
+    const coord = await skewedCoordinator(aheadMs, { leaseMs: 4_000 });
+    const { agent, release } = await agentWith(coord, (k) => ({
+      jobs: [jobFor(k.workerId, k.hpke, coord.serverNow() + 4_000)],
+      challenges: [],
+    }));
+    onTestFinished(async () => {
+      release();
+      await agent.stop();
+      await coord.close();
+    });
+    // Act: the job runs 3 s
+    await new Promise((r) => setTimeout(r, 3_000));
+    // Assess: one extension about 2 s in (the lease kept, and not asked for over and over)
+    expect(coord.seen.leases.length).toBeGreaterThanOrEqual(1);
+    expect(coord.seen.leases.length).toBeLessThanOrEqual(2);
+  });
 
   it("an agent 5 min ahead answers a challenge that has 60 s left", async () => {
     // Prepare

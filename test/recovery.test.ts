@@ -5,6 +5,7 @@ import { generateSigningKey } from "../core/crypto/keys";
 import { CocoonClient } from "../client/sdk";
 import { checkInvariants } from "./invariants";
 import { startNetwork } from "../local/network";
+import { readJob } from "../core/jobs/items";
 import type { LeaseCheckMessage } from "../events/queue";
 import { MODEL, pollUntil, startCoordinatorProcess, startSilentAgent, type CoordinatorProcess } from "./helpers";
 
@@ -80,7 +81,8 @@ describe("restart recovery", () => {
       net.queues.purge("matching");
       const check: LeaseCheckMessage = { type: "lease", jobId, attempt: 0 };
       await net.queues.send("matching-dlq", check);
-      await new Promise((r) => setTimeout(r, 3_500)); // past the lease: nothing else would ever check it
+      const { leaseUntil } = (await readJob(net.store, jobId))!;
+      await new Promise((r) => setTimeout(r, leaseUntil + 1_000 - Date.now())); // a second past the lease: nothing else would ever check it
       expect(BigInt((await client.balance()).held)).toBeGreaterThan(0n);
 
       // Act

@@ -62,6 +62,8 @@ export interface SqsJobSourceOptions {
   client?: SQSClient;
   /** Most messages left undeleted within one retention period before deleting again (default 60,000: half SQS's in-flight cap). */
   inFlightBudget?: number;
+  /** How long past its wait a receive may go unanswered (default POLL_GRACE_MS); shorter in tests, which would wait the 10 s otherwise. */
+  pollGraceMs?: number;
 }
 
 export class SqsSourceError extends Error {
@@ -204,7 +206,7 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
     async next(waitSeconds: number): Promise<WorkBatch> {
       const wait = Math.min(20, Math.max(0, Math.floor(waitSeconds)));
       // The SDK's HTTP handler has no time limit of its own: a receive that went unanswered would hold the agent for ever.
-      const limit = AbortSignal.timeout(wait * 1000 + POLL_GRACE_MS);
+      const limit = AbortSignal.timeout(wait * 1000 + (o.pollGraceMs ?? POLL_GRACE_MS));
       const out = await send(() =>
         client.send(
           new ReceiveMessageCommand({

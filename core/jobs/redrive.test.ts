@@ -8,6 +8,7 @@ import type { MatchingMessage } from "../../events/queue";
 import { handleMatchingMessage } from "./dispatch";
 import { jobKey, type JobItem } from "./items";
 import { MAX_REDRIVES, redriveMatching } from "./redrive";
+import type { Queues } from "../ports";
 import { ledgerDiscrepancies, makeJobWorld, type JobWorld } from "./testing";
 
 /** SQS's redrive policy on the matching queue (stacks/Cocoon.ts), as the local consumer applies it. */
@@ -36,6 +37,20 @@ async function consumeOnce(w: JobWorld): Promise<"handled" | "failed" | "dead-le
     return "failed";
   }
 }
+
+/**
+ * `w`'s deps for a redrive run, its receives answered at once. The run long-polls the DLQ (1 s), and
+ * an empty long-poll of the in-memory queues waits that second out in real time; nothing is sent
+ * while a run runs here, so the wait could only find the queue as empty as it was: a second of
+ * each run's end, and nothing the run does differently.
+ */
+const atOnce = (w: JobWorld): JobWorld["deps"] => ({
+  ...w.deps,
+  queues: Object.assign(Object.create(w.deps.queues) as JobWorld["deps"]["queues"], {
+    receive: (queue: Parameters<Queues["receive"]>[0], o: Parameters<Queues["receive"]>[1]) =>
+      w.deps.queues.receive(queue, { ...o, waitSeconds: 0 }),
+  }),
+});
 
 /** A store whose reads of the jobs table fail while `down` (an outage, a throttling storm). */
 function withJobsOutage(w: JobWorld) {
@@ -76,7 +91,7 @@ describe("a check dead-lettered by an outage", () => {
     expect((await w.balance(r.id)).held).toBe(maxCost);
 
     // Act
-    const report = await redriveMatching(w.deps);
+    const report = await redriveMatching(atOnce(w));
     const outcome = await consumeOnce(w);
 
     // Assess
@@ -93,7 +108,7 @@ describe("a check dead-lettered by an outage", () => {
     const [dead] = await dlq(w);
     await w.queues.send("matching-dlq", dead); // the same check twice in the DLQ, as after a redriver crash
 
-    const report = await redriveMatching(w.deps);
+    const report = await redriveMatching(atOnce(w));
     const sent = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 0 });
     for (const m of sent) await handleMatchingMessage(w.deps, JSON.parse(m.body) as MatchingMessage);
 
@@ -116,7 +131,7 @@ describe("what a redrive leaves in the dead-letter queue", () => {
     const exhausted = { type: "lease", jobId: header.jobId, attempt: 0, envelope, redrives: MAX_REDRIVES };
     await w.queues.send("matching-dlq", exhausted);
     // Act
-    const report = await redriveMatching(w.deps);
+    const report = await redriveMatching(atOnce(w));
     // Assess
     expect(report).toEqual({ redriven: 0, left: 1 });
     expect(w.logs.filter((l) => l.level === "error")).toEqual([
@@ -142,7 +157,7 @@ describe("what a redrive leaves in the dead-letter queue", () => {
     await w.queues.send("matching-dlq", lastTrip);
 
     // Act
-    const report = await redriveMatching(w.deps);
+    const report = await redriveMatching(atOnce(w));
 
     // Assess
     expect(report).toEqual({ redriven: 1, left: 2 });
@@ -160,9 +175,9 @@ describe("what a redrive leaves in the dead-letter queue", () => {
     const w = makeJobWorld();
     for (let i = 0; i < 12; i++) await w.queues.send("matching-dlq", { type: "tab", tabId: `tab_${String(i).padStart(26, "0")}` });
 
-    expect(await redriveMatching(w.deps, 5)).toEqual({ redriven: 5, left: 0 });
-    expect(await redriveMatching(w.deps)).toEqual({ redriven: 7, left: 0 });
-    expect(await redriveMatching(w.deps)).toEqual({ redriven: 0, left: 0 });
+    expect(await redriveMatching(atOnce(w), 5)).toEqual({ redriven: 5, left: 0 });
+    expect(await redriveMatching(atOnce(w))).toEqual({ redriven: 7, left: 0 });
+    expect(await redriveMatching(atOnce(w))).toEqual({ redriven: 0, left: 0 });
   });
 });
 
@@ -174,7 +189,7 @@ describe("a redrive run's limit and its report", () => {
     for (let i = 0; i < 6; i++) await w.queues.send("matching-dlq", { type: "tab", tabId: `tab_${String(i).padStart(26, "0")}` });
 
     // Act
-    const report = await redriveMatching(w.deps, 5);
+    const report = await redriveMatching(atOnce(w), 5);
 
     // Assess: five messages looked at in all
     expect(report).toEqual({ redriven: 2, left: 3 });
@@ -189,7 +204,7 @@ describe("a redrive run's limit and its report", () => {
     for (let i = 0; i < 12; i++) await w.queues.send("matching-dlq", { type: "tab", tabId: `tab_${String(i).padStart(26, "0")}` });
 
     // Act
-    const report = await redriveMatching(w.deps, 12);
+    const report = await redriveMatching(atOnce(w), 12);
 
     // Assess: ten, then two: twelve looked at, three of them left
     expect(report).toEqual({ redriven: 9, left: 3 });
@@ -203,9 +218,9 @@ describe("a redrive run's limit and its report", () => {
     await w.queues.send("matching-dlq", { type: "tab", tabId: "tab_00000000000000000000000002" });
 
     // Act
-    const first = await redriveMatching(w.deps);
+    const first = await redriveMatching(atOnce(w));
     const logged = w.logs.length;
-    const second = await redriveMatching(w.deps);
+    const second = await redriveMatching(atOnce(w));
 
     // Assess
     expect(first).toEqual({ redriven: 1, left: 1 });
