@@ -67,6 +67,40 @@ export interface CoreConfig {
   defaultCandidates: number;
   /** Longest a GET /v1/jobs/{id}?wait=… or agent poll may hold the connection. */
   maxWaitSeconds: number;
+  /**
+   * How many days a job's records (its job item, and a tab's jobs' items) are kept after the
+   * job ends (completed, refunded, or its tab closed), then expire (TTL): the requester, worker,
+   * model, usage and cost of every job would otherwise stay in the table for good. Receipt
+   * proofs are served only this long. MIN_JOB_RETENTION_DAYS..MAX_JOB_RETENTION_DAYS
+   * (checkJobRetentionDays); unset: DEFAULT_JOB_RETENTION_DAYS. COCOON_JOB_RETENTION_DAYS.
+   */
+  jobRetentionDays?: number;
+}
+
+/** How long a job's records are kept after it ends when the configuration says nothing. */
+export const DEFAULT_JOB_RETENTION_DAYS = 30;
+/**
+ * The least retention that keeps every reader of a job item whole (core/jobs/retention.ts):
+ * longer than its reply item (RETAIN_SECONDS, 7 days, which a job must outlive: GET /v1/jobs/{id}
+ * and a tab's close judge a missing reply by the job), than the receipt log's last straggler pass
+ * (a day), and than the two job-id windows together (JOB_ID_WINDOW_MS, 3 days each side), so
+ * that an expired job's id can never be submitted again.
+ */
+export const MIN_JOB_RETENTION_DAYS = 8;
+/** Ten years: anything longer is a typo (and past it a ttl in seconds still fits every store). */
+export const MAX_JOB_RETENTION_DAYS = 3650;
+
+export class InvalidJobRetentionError extends Error {
+  override readonly name = "InvalidJobRetentionError";
+}
+
+/** A job retention must be whole days within MIN_JOB_RETENTION_DAYS..MAX_JOB_RETENTION_DAYS; anything else is refused, never clamped. */
+export function checkJobRetentionDays(days: number): number {
+  if (!Number.isInteger(days) || days < MIN_JOB_RETENTION_DAYS || days > MAX_JOB_RETENTION_DAYS)
+    throw new InvalidJobRetentionError(
+      `job retention ${days} days: must be whole days from ${MIN_JOB_RETENTION_DAYS} to ${MAX_JOB_RETENTION_DAYS}`,
+    );
+  return days;
 }
 
 /**

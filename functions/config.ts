@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_JOB_RETENTION_DAYS, MIN_JOB_RETENTION_DAYS } from "../core/config";
 import { isProductionStage } from "../core/stages";
 import { TonEndpoint } from "../events/common";
 import { paramVariable, SECRET_FIELDS, SECRET_VARIABLES, tonAddressField } from "./env-fields";
@@ -23,6 +24,7 @@ import { paramVariable, SECRET_FIELDS, SECRET_VARIABLES, tonAddressField } from 
  * | COCOON_AGENT_ROLE_ARN             | role agents assume through POST /v1/agents/session (optional elsewhere) |
  * | COCOON_AGENT_SESSION_SECONDS      | 900–3600, default 3600                                             |
  * | COCOON_WORKER_QUEUE_MAX_RECEIVES  | receives before a worker-queue message goes to the DLQ, default 5 |
+ * | COCOON_JOB_RETENTION_DAYS         | days a job's records are kept after it ends, 8–3650, default 30 (core/jobs/retention.ts) |
  * | COCOON_ALLOW_DEV_ATTESTATION      | `true` accepts simulated TEEs: refused on the prod stage           |
  * | COCOON_ALLOW_TEST_IMAGES          | `true` accepts policy entries marked testOnly: refused on the prod stage |
  * | COCOON_FAUCET                     | `true` turns the play-money faucet on: refused on the prod stage   |
@@ -90,6 +92,12 @@ const Env = z.object({
     .max(3600, "must be at most 3600 (role chaining caps sessions at 1 hour)")
     .default(3600),
   COCOON_WORKER_QUEUE_MAX_RECEIVES: z.coerce.number().int().min(1).max(1000).default(5),
+  COCOON_JOB_RETENTION_DAYS: z.coerce
+    .number()
+    .int("must be whole days")
+    .min(MIN_JOB_RETENTION_DAYS, `must be at least ${MIN_JOB_RETENTION_DAYS} days (core/config.ts MIN_JOB_RETENTION_DAYS says why)`)
+    .max(MAX_JOB_RETENTION_DAYS, `must be at most ${MAX_JOB_RETENTION_DAYS} days`)
+    .optional(),
   COCOON_ALLOW_DEV_ATTESTATION: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
   COCOON_ALLOW_TEST_IMAGES: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
   COCOON_FAUCET: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
@@ -135,7 +143,14 @@ export interface AwsConfig {
   agentRoleArn: string | undefined;
   agentSessionSeconds: number;
   /** Overrides of the core's DEFAULT_CORE_CONFIG for this stage. */
-  core: { allowDevAttestation: boolean; faucet: boolean; allowTestImages?: true; quoteKey?: string; sessionKey: string | undefined };
+  core: {
+    allowDevAttestation: boolean;
+    faucet: boolean;
+    allowTestImages?: true;
+    quoteKey?: string;
+    sessionKey: string | undefined;
+    jobRetentionDays?: number;
+  };
   /** Parsed COCOON_POLICY_JSON (validated by core's loadPolicy), or undefined for the repository policy. */
   policy: unknown;
   /** Voucher signing for worker payouts; absent → POST /v1/agents/voucher answers 503. */
@@ -210,6 +225,8 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
       // Not the per-container random default: a session opened at one container must verify at
       // every other, so without the shared secret there are none (clients sign every request).
       sessionKey: e.COCOON_SESSION_KEY,
+      // unset: the core's DEFAULT_JOB_RETENTION_DAYS
+      ...(e.COCOON_JOB_RETENTION_DAYS !== undefined ? { jobRetentionDays: e.COCOON_JOB_RETENTION_DAYS } : {}),
     },
     policy: e.COCOON_POLICY_JSON === undefined ? undefined : JSON.parse(e.COCOON_POLICY_JSON),
     payouts:

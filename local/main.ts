@@ -15,11 +15,13 @@
  * and watcher) and serves until SIGINT/SIGTERM: no local agents, no demo; agents and requesters
  * come from elsewhere (test/crash.test.ts runs it as a child process, kills it with kill -9 and
  * starts it again on the same data). COCOON_LEASE_BASE_SECONDS / COCOON_LEASE_MS_PER_TOKEN
- * shorten the job leases (tests of recovery).
+ * shorten the job leases (tests of recovery). COCOON_JOB_RETENTION_DAYS: how long a job's records
+ * are kept after it ends (8 to 3650, default 30; core/jobs/retention.ts), as on AWS.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startNetwork } from "./network";
+import { checkJobRetentionDays } from "../core/config";
 import { startLocalAgents, startModelFileAgent, type ModelFileAgent } from "./agents";
 import { modelFileProblem } from "../agent/model-file";
 import { loadOrCreateKey } from "../api-client/keys";
@@ -81,11 +83,23 @@ const operatorKey = (() => {
 })();
 const leaseBaseSeconds = intEnv("COCOON_LEASE_BASE_SECONDS");
 const leaseMsPerToken = intEnv("COCOON_LEASE_MS_PER_TOKEN");
+/** COCOON_JOB_RETENTION_DAYS by the rule AWS applies (core/config.ts checkJobRetentionDays): a bad value exits before anything starts. */
+const jobRetentionDays = (() => {
+  const days = intEnv("COCOON_JOB_RETENTION_DAYS");
+  if (days === undefined) return undefined;
+  try {
+    return checkJobRetentionDays(days);
+  } catch (e) {
+    console.error(`error: COCOON_JOB_RETENTION_DAYS: ${(e as Error).message}`);
+    process.exit(1);
+  }
+})();
 // the network's keys live here: a new home is the user's alone (an existing one keeps its mode; the key files are 0600 either way)
 mkdirSync(home, { recursive: true, mode: 0o700 });
 const config = {
   ...(leaseBaseSeconds !== undefined ? { leaseBaseSeconds } : {}),
   ...(leaseMsPerToken !== undefined ? { leaseMsPerToken } : {}),
+  ...(jobRetentionDays !== undefined ? { jobRetentionDays } : {}),
 };
 
 const net = await startNetwork({

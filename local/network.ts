@@ -117,6 +117,9 @@ export interface LocalNetwork {
   stop(): Promise<void>;
 }
 
+/** How often the local store removes expired items from its disk (reads skip them at once). */
+export const PURGE_EVERY_MS = 3_600_000;
+
 /** Local default coordinator config: dev attestation accepted, dev faucet on, short leases. */
 export const LOCAL_CONFIG: Partial<CoreConfig> = {
   allowDevAttestation: true,
@@ -250,6 +253,20 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
       ? setInterval(() => void redriveOnce().catch((e: unknown) => log.error("matching redrive failed", { error: String(e) })), redriveMs)
       : undefined;
   redriveTimer?.unref();
+  // An item past its ttl (a job's records past their retention, core/jobs/retention.ts; envelopes,
+  // replies, nonces) reads as absent at once; this takes it off the disk too, as DynamoDB's TTL
+  // deletes it within days: at start, then every PURGE_EVERY_MS, one run at a time.
+  let purging: Promise<unknown> | undefined;
+  const purge = () => {
+    if (!lmdb || purging) return;
+    purging = lmdb
+      .purgeExpired()
+      .catch((e: unknown) => log.error("expired items not purged", { error: String(e) }))
+      .finally(() => (purging = undefined));
+  };
+  purge();
+  const purgeTimer = lmdb ? setInterval(purge, PURGE_EVERY_MS) : undefined;
+  purgeTimer?.unref();
   return {
     url,
     routeUrls,
@@ -275,7 +292,9 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
     redriveOnce,
     async stop() {
       if (redriveTimer) clearInterval(redriveTimer);
+      if (purgeTimer) clearInterval(purgeTimer);
       await redriving?.catch(() => undefined);
+      await purging;
       await anchoring?.stop();
       await watcher?.stop();
       await consumer.stop();

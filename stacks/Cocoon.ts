@@ -138,6 +138,7 @@ const CONFIG_CHECKED_ENV = [
   "COCOON_TON_API_KEY",
   ...REGISTRY_ENV,
   "COCOON_POLICY_JSON",
+  "COCOON_JOB_RETENTION_DAYS",
 ];
 /**
  * Lambda allows 4 KB of environment per function; the route directory's takes up to 3 KB
@@ -584,6 +585,8 @@ export function Cocoon({ stack, app }: StackContext) {
       ...(!retained && process.env.COCOON_FAUCET === "true" ? { COCOON_FAUCET: "true" } : {}),
       ...(!retained && process.env.COCOON_ALLOW_DEV_ATTESTATION === "true" ? { COCOON_ALLOW_DEV_ATTESTATION: "true" } : {}),
       ...(process.env.COCOON_POLICY_JSON ? { COCOON_POLICY_JSON: process.env.COCOON_POLICY_JSON } : {}),
+      // every function that ends a job (results, the matching consumer) or answers for one (proofs) reads it
+      ...(process.env.COCOON_JOB_RETENTION_DAYS ? { COCOON_JOB_RETENTION_DAYS: process.env.COCOON_JOB_RETENTION_DAYS } : {}),
     },
   });
 

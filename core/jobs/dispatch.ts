@@ -31,6 +31,7 @@ import {
   type VoidItem,
 } from "./items";
 import { handleTabClose } from "./tabs";
+import { jobTtl } from "./retention";
 
 export { COMMIT_RECHECK_MS, COMMIT_WAIT_MS } from "./items";
 
@@ -229,7 +230,8 @@ export async function advance(
     op: "update",
     table: "jobs",
     key: jobKey(job.jobId),
-    set: { status: "refunded", outcome: cancelled ? "cancelled" : outcome, updatedAt: now },
+    // the job's end starts its retention (./retention.ts); a refunded slot is nothing its tab's close needs
+    set: { status: "refunded", outcome: cancelled ? "cancelled" : outcome, updatedAt: now, ttl: jobTtl(deps, now) },
     when: still,
   };
   try {

@@ -17,6 +17,7 @@ import { requireWorkerSummary, type WorkerItem, type WorkerSummary } from "../wo
 import { advance, loadEnvelope, requestHashMatches } from "./dispatch";
 import { toView } from "./read";
 import { MAX_SETTLE_BATCH, settle, settleTogether, type Settlement } from "./settle";
+import { jobTtl } from "./retention";
 import { settlementOf } from "./settlement-token";
 import {
   failureKey,
@@ -156,9 +157,11 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
         cost: cost.toString(),
         resultDigest: digest,
         updatedAt: now,
+        // the job's end starts its retention (./retention.ts); under a tab its close does, which
+        // pays the worker from this item and must find it however late it runs
         ...(job.tab
           ? { usage: { promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens } }
-          : { settledInJob: true }),
+          : { settledInJob: true, ttl: jobTtl(deps, now) }),
       },
       when: stillAt(r.attempt),
     };

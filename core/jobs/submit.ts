@@ -33,6 +33,7 @@ import {
   type VoidItem,
 } from "./items";
 import { verifyQuote, type QuoteBody } from "./quote";
+import { checkJobIdFresh } from "./retention";
 import { checkTabDeadline, checkTabSlot } from "./tabs";
 import { byFairShare, isLive, offerKey, type EarningsReads, type OfferItem } from "../workers";
 
@@ -120,6 +121,9 @@ export async function submitJobWithItem(
   if (canonical.length > MAX_ENVELOPE_BYTES) {
     throw new EnvelopeTooLargeError(canonical.length, MAX_ENVELOPE_BYTES);
   }
+  // A new job's id names a time near now, so that no id of a job whose records expired can be
+  // submitted again (./retention.ts); a tab's slot ids are bounded by the tab's expiry instead.
+  if (!o.tab) checkJobIdFresh(deps, h.jobId);
   // The quote is checked by its MAC, not read from the store (./quote.ts).
   const q = verifyQuote(deps, requester, quote);
   const now = deps.clock.now();

@@ -7,7 +7,7 @@
  * it. The happy paths are in ./tabs.test.ts, the edges in ./tabs-edges.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { tabSlotJobId } from "../ids";
+import { tabIdFor, tabSlotJobId } from "../ids";
 import { MAX_TRANSACT_OPS } from "../store-rules";
 import { ConditionFailedError, type WriteOp } from "../ports";
 import { requestWithdrawal, type WithdrawalDeps } from "../withdrawals";
@@ -16,6 +16,7 @@ import type { CoreDeps } from "../deps";
 import { handleMatchingMessage } from "./dispatch";
 import { jobKey } from "./items";
 import { postResult } from "./results";
+import { jobIdTime } from "./retention";
 import { jobIdempotencyKey, submitJob } from "./submit";
 import { openTab } from "./tabs";
 import { FUNDS, ledgerDiscrepancies, MODEL, makeJobWorld, refusal, seal, setOffer, type TestWorker } from "./testing";
@@ -207,13 +208,21 @@ describe("a tab job's put applied but its answer lost (DynamoDB: a lone PutItem,
 
 describe("another account and a tab's slots (BOLA)", () => {
   it("B cannot draw on A's tab (403 not_your_tab); B's own job squatting A's slot id is B's to pay, A's submit there is 409 job_exists, A's close pays nothing for it", async () => {
-    // Prepare: B learned A's tab (its id and MAC)
+    // Prepare: B learned A's tab (its id and MAC), at the time A's slot id names: a new job's id
+    // must name a time near now (./retention.ts), so B's squat needs an id that happens to; the
+    // run is moved to that time (a tab key whose slot 0 names one the store's ttls still take for
+    // seconds, below 1e11 s: one key in about 13)
     const w = makeJobWorld();
-    const wk = await w.worker();
     const a = await w.requester();
     const b = await w.requester();
-    const { view } = await openTab(w.deps, a.id, openBody(2), "victim-tab");
-    const slot0 = tabSlotJobId(view.tab.tabId, 0);
+    const key = Array.from({ length: 200 }, (_, i) => `victim-tab-${i}`).find((k) => {
+      const t = jobIdTime(tabSlotJobId(tabIdFor(a.id, k), 0));
+      return t > w.clock.now() && t < 9e13;
+    })!;
+    const slot0 = tabSlotJobId(tabIdFor(a.id, key), 0);
+    w.clock.t = jobIdTime(slot0);
+    const wk = await w.worker();
+    const { view } = await openTab(w.deps, a.id, openBody(2), key);
     const bJob = await w.sealedJob(b);
     const bh = { ...bJob.header, jobId: slot0 };
     const bEnvelope = seal(

@@ -66,7 +66,8 @@ import { appendReceiptOp } from "../receipts/log";
 // a cycle (dispatch routes tab messages here), used only at call time
 import { awaitCommit } from "./dispatch";
 import { tokenDomain } from "./quote";
-import { delaySecondsUntil, readJob, readReceipt, RETAIN_SECONDS, workerCredit, type JobItem } from "./items";
+import { delaySecondsUntil, jobKey, readJob, readReceipt, RETAIN_SECONDS, workerCredit, type JobItem } from "./items";
+import { jobTtl } from "./retention";
 
 /** pk=tabId sk="tab" in `jobs`: an open tab's terms, and once closed what its jobs cost. */
 export interface TabItem extends Item {
@@ -283,7 +284,13 @@ export async function handleTabClose(deps: CoreDeps, msg: TabCloseMessage): Prom
   const t = await deps.store.get<TabItem>("jobs", tabKey(msg.tabId));
   // sent before its open's commit: wait for it as a lease check waits for its job
   if (!t) return awaitCommit(deps, msg);
-  if (t.status !== "open") return "stale";
+  if (t.status !== "open") {
+    // closed: a check again (a crash right after the close, a duplicate) gives its jobs the
+    // retention the close may not have lived to give them
+    const slots = await readSlots(deps, t);
+    if (slots.kind === "final") await startRetention(deps, t, slots.completed);
+    return "stale";
+  }
   if (now < tabClosesAfter(t)) {
     await sendCloseCheck(deps, t.tabId, tabClosesAfter(t));
     return "rescheduled";
@@ -296,7 +303,26 @@ export async function handleTabClose(deps: CoreDeps, msg: TabCloseMessage): Prom
     await sendCloseCheck(deps, t.tabId, Math.max(slots.until, now + TAB_RECHECK_MS));
     return "waiting";
   }
-  return (await closeTab(deps, t, slots.completed)) ? "closed" : "stale";
+  if (!(await closeTab(deps, t, slots.completed))) return "stale";
+  await startRetention(deps, { ...t, closedAt: now }, slots.completed);
+  return "closed";
+}
+
+/**
+ * The retention of a closed tab's completed jobs (./retention.ts), from its close: set only once
+ * the close has committed, since the close pays each worker from its job items. A lone update per
+ * job without a ttl (the close's transaction has no room for 32 more items), each conditioned on
+ * the job being completed, so it never gives a ttl to anything but an ended job. One lost to a
+ * crash is set by the next check of the closed tab (handleTabClose); until then the job is kept.
+ */
+async function startRetention(deps: CoreDeps, t: TabItem, completed: JobItem[]): Promise<void> {
+  const ttl = jobTtl(deps, t.closedAt ?? deps.clock.now());
+  const when = { kind: "cmp" as const, attr: "status", op: "=" as const, value: "completed" };
+  await Promise.all(
+    completed
+      .filter((j) => j.ttl === undefined)
+      .map((j) => deps.store.transact([{ op: "update", table: "jobs", key: jobKey(j.jobId), set: { ttl }, when }])),
+  );
 }
 
 /** The close's one transaction. False when it was closed meanwhile (nothing written). */

@@ -10,7 +10,7 @@ export const route = defineRoute(
     method: "GET",
     path: "/v1/receipts/{jobId}/proof",
     summary:
-      "A settled job's worker-signed receipt with its Merkle inclusion proof and the anchors up to the newest (requester or completing worker only); verify against the anchor contract's getter",
+      "A settled job's worker-signed receipt with its Merkle inclusion proof and the anchors up to the newest (requester or completing worker only); verify against the anchor contract's getter. Served while the coordinator keeps the job (COCOON_JOB_RETENTION_DAYS, 30 days after it ends by default); after that 410 job_records_expired",
     auth: "signed",
     // Reads only (as GET /v1/jobs/{id}): a replay changes nothing and answers the signer's own
     // receipt, so no request nonce is claimed. The stack grants it the table's reads only; with the

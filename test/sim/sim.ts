@@ -82,7 +82,7 @@ import { signReceipt, verifyReceipt } from "../../core/crypto/receipt";
 import { openChunkedReply, ReplyStreamSealer } from "../../core/crypto/reply-stream";
 import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
-import { tabIdFor, tabSlotJobId } from "../../core/ids";
+import { newJobId, tabIdFor, tabSlotJobId } from "../../core/ids";
 import {
   cancelJob,
   extendLease,
@@ -1588,8 +1588,13 @@ export class Sim {
   private seal(r: Requester, slotJobId?: string): Omit<Submission, "label" | "idemKey" | "state" | "accepted"> {
     const q = this.rng.pick(r.quotes);
     const p = q.p;
+    // a new job's id names the time it was made (core/jobs/retention.ts checkJobIdFresh): the
+    // clock's ULID prefix, then 16 drawn characters (26 bytes drawn still, so every seed draws as before)
     const drawn =
-      q.uses++ === 0 ? p.jobId : `job_${Array.from(this.rng.bytes(26), (b) => "0123456789abcdefghjkmnpqrstvwxyz"[b % 32]).join("")}`;
+      q.uses++ === 0
+        ? p.jobId
+        : newJobId(this.t, { bytes: (n) => new Uint8Array(n) }).slice(0, "job_".length + 10) +
+          Array.from(this.rng.bytes(26).subarray(0, 16), (b) => "0123456789abcdefghjkmnpqrstvwxyz"[b % 32]).join("");
     const jobId = slotJobId ?? drawn;
     if (q.uses >= 3) r.quotes.splice(r.quotes.indexOf(q), 1);
     this.label(jobId, `J${this.labels.size}`);
@@ -1754,7 +1759,9 @@ export class Sim {
   /**
    * issue 12: a job that holds for itself under the job id of a slot of an open tab (the
    * requester's own or, knowing its id, another's): the tab's close must not pay for it. The
-   * tab's owner never uses that slot (it would be answered 409 job_exists).
+   * tab's owner never uses that slot (it would be answered 409 job_exists). Since session 42 such a
+   * submit is refused 422 stale_job_id (a slot id names no time near now: core/jobs/retention.ts)
+   * unless its tab's key was ground until one did; core/jobs/tabs*.test.ts run that case.
    */
   private squatSlot(r: Requester) {
     const tabs = this.requesters.flatMap((o) => o.tabs.filter((t) => t.next < t.tab.slots));
