@@ -159,9 +159,10 @@ export const ASSUME = {
   /** Messages per invocation of the matching consumer at steady volume (batch size 10, no batching window). */
   matchingBatchSteady: 4,
   /**
-   * Items without a TTL (job records, ledger movements) are priced for one month in the table,
-   * as if older ones were exported to S3 and deleted (not built: the core sets no TTL on them).
-   * The bench also shows the figure with a year in the table.
+   * Items without a TTL (ledger movements, receipt log entries, tab items) are priced for one
+   * month in the table, as if older ones were exported to S3 and deleted (not built: they are the
+   * money's records). Job records carry a TTL since session 42 (COCOON_JOB_RETENTION_DAYS, 30 days
+   * after the job ends by default) and are priced by it. The bench also shows a year in the table.
    */
   permanentItemMonths: 1,
   /** Cold starts: share of invocations, and the INIT time billed for each (billed like duration since 2025-08-01). */
@@ -1195,7 +1196,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
 
   const rows: BenchResult[] = [
     {
-      name: `AWS cost per 1M jobs, steady volume: DynamoDB provisioned, ${DOORS[target.frontDoor]}, answer over the SQS relay (as built: ask() and askStream(), one channel queue per SDK instance, a send and a receive per chunk, its bytes out at the data-transfer price; job records and ledger items priced for ${ASSUME.permanentItemMonths} month in the table: their archival is NOT built, see the year row; the measured job: ${SIZES()}, WORKLOAD)`,
+      name: `AWS cost per 1M jobs, steady volume: DynamoDB provisioned, ${DOORS[target.frontDoor]}, answer over the SQS relay (as built: ask() and askStream(), one channel queue per SDK instance, a send and a receive per chunk, its bytes out at the data-transfer price; job records kept by their TTL (30 days after the job ends), ledger items and receipt log entries priced for ${ASSUME.permanentItemMonths} month in the table: their archival is NOT built, see the year row; the measured job: ${SIZES()}, WORKLOAD)`,
       value: perM(prov.perJob),
       unit: "$",
       target: "≤ $3",
@@ -1299,7 +1300,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
     },
     ...relayRows(workload),
     {
-      name: "  storage compared (on-demand): job records and ledger kept a year in the table instead of a month",
+      name: "  storage compared (on-demand): ledger items and receipt log entries kept a year in the table instead of a month",
       value: perM(priceJob(m, onDemand, relay, workload, 12).perJob),
       unit: "$ / 1M jobs",
       target: null,
