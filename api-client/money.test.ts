@@ -210,6 +210,25 @@ describe("waiting for the chain watcher (waitFor, through depositAndWait)", () =
     expect((s.error as Error).message).toContain(` within ${seconds} s;`);
   });
 
+  it("session 42: a read refused 429 (a rate limit) is not yet, not the end of the wait; other errors still end it", async () => {
+    // Prepare: the first poll refused 429, the second credited; another flow's poll refused 500
+    const limited = () => new ApiError(429, "rate_limited", "slow down");
+    const f = fakeApi({
+      account: (n) => (n === 1 ? throws(limited)() : balance(n < 2 ? 10n : 14n, 0n)),
+      devDeposit: () => deposited(5n, 4n),
+    });
+    const g = fakeApi({
+      account: (n) => (n === 1 ? throws(() => new ApiError(500, "internal", "x"))() : balance(10n, 0n)),
+      devDeposit: () => deposited(5n, 4n),
+    });
+    // Act
+    const s = await settle(depositAndWait(f.api, 5n, { pollMs: 100 }));
+    const t = await settle(depositAndWait(g.api, 5n, { pollMs: 100 }));
+    // Assess
+    expect(s.value).toMatchObject({ available: "14" });
+    expect(t.error).toMatchObject({ code: "internal" });
+  });
+
   it("returns the first value a read finds, without waiting further", async () => {
     // Prepare: credited at the second poll
     const f = fakeApi({ account: (n) => balance(n < 2 ? 10n : 14n, 0n), devDeposit: () => deposited(5n, 4n) });

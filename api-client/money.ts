@@ -20,12 +20,20 @@ export interface WaitOptions {
   onWait?: (what: string) => void;
 }
 
-/** Polls `check` until it returns a value; past the deadline throws what `timeout` makes. */
+/**
+ * Polls `check` until it returns a value; past the deadline throws what `timeout` makes. A read
+ * refused 429 is "not yet" (session 42 review: GET /v1/agents/me takes a per-worker bucket, and
+ * an agent's own redeem, its owner's `cocoon-agent redeem` and a `status` loop together could
+ * drain it: a redeem already paid on chain then ended in an error).
+ */
 async function waitFor<T>(check: () => Promise<T | undefined>, o: WaitOptions, timeout: (seconds: number) => ApiError): Promise<T> {
   const timeoutMs = o.timeoutMs ?? 30_000;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = await check();
+    const v = await check().catch((e: unknown) => {
+      if (e instanceof ApiError && e.status === 429) return undefined;
+      throw e;
+    });
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw timeout(Math.round(timeoutMs / 1000));
     await new Promise((r) => setTimeout(r, o.pollMs ?? 200));
