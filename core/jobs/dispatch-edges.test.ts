@@ -11,6 +11,7 @@ import { ConditionFailedError, type WriteOp } from "../ports";
 import { markSuspect } from "../workers";
 import { advance, COMMIT_WAIT_MS, handleMatchingMessage, sendLeaseCheck } from "./dispatch";
 import { envelopeKey, jobTopic, type JobItem } from "./items";
+import { MAX_JOB_MS } from "./lease";
 import { pollJobs } from "./poll";
 import { postResult } from "./results";
 import { FUNDS, MODEL, makeJobWorld, type JobWorld } from "./testing";
@@ -171,6 +172,19 @@ describe("advance: moves and refunds that lose a race", () => {
       msg: "job reassigned",
       data: { jobId: header.jobId, from: 0, to: 1, reason: "expired" },
     });
+  });
+
+  it("session 42: a job past its longest life is refunded when its worker fails, not handed to the next candidate", async () => {
+    // Prepare: three candidates; the first fails the job an hour after submit
+    const w = makeJobWorld();
+    const { header, workers } = await w.submitted(3);
+    w.clock.t += MAX_JOB_MS;
+    const queued = [1, 2].map((i) => w.queues.stats(`worker-${workers[i]!.id}`).visible);
+    // Act
+    await postResult(w.deps, workers[0]!.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_unavailable" });
+    // Assess: refunded at attempt 0, nothing sent to the others
+    expect(await jobOf(w, header.jobId)).toMatchObject({ status: "refunded", attempt: 0, outcome: "failed" });
+    expect([1, 2].map((i) => w.queues.stats(`worker-${workers[i]!.id}`).visible)).toEqual(queued);
   });
 
   it("a move from an attempt the job has left answers false and dispatches nothing", async () => {

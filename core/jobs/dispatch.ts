@@ -31,6 +31,7 @@ import {
   type VoidItem,
 } from "./items";
 import { handleTabClose } from "./tabs";
+import { MAX_JOB_MS } from "./lease";
 import { jobTtl } from "./retention";
 
 export { COMMIT_RECHECK_MS, COMMIT_WAIT_MS } from "./items";
@@ -184,7 +185,10 @@ export async function advance(
           all: [stillAt(fromAttempt), { kind: "cmp" as const, attr: "leaseUntil", op: "=" as const, value: job.leaseUntil }],
         }
       : stillAt(fromAttempt);
-  let next = cancelled ? job.candidates.length : fromAttempt + 1;
+  // A job past its longest life (an hour after submit: no lease reaches past it) is refunded,
+  // not handed to a next candidate that would generate for up to one more lease and be refused
+  // every extension (session 42 review).
+  let next = cancelled || now >= job.createdAt + MAX_JOB_MS ? job.candidates.length : fromAttempt + 1;
   for (; next < job.candidates.length; next++) {
     const c = job.candidates[next]!;
     const offer = await deps.store.get<OfferItem>("offers", offerKey(job.model, c.workerId));
