@@ -757,7 +757,10 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
   defineAttestVerify(attest.command("verify"), io, setCode);
   // issue 15: receipts anchored on TON, and the policy registry
   const chainCommands = { io, setCode, connection, api: (o: ConnectionOptions, owned?: string) => connect(o, {}, owned).client.api };
-  defineReceiptsCommands(program, chainCommands);
+  defineReceiptsCommands(program, {
+    ...chainCommands,
+    journal: (o: ConnectionOptions) => connect(o, {}, "the job's kept receipt").journal,
+  });
   definePolicyCommands(program, chainCommands);
   defineOperatorCommands(program, { io, setCode });
   return program;

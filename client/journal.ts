@@ -8,7 +8,15 @@
  *
  * One JSON line per job, appended with one write and fsync'd: ids and amounts only, never a prompt
  * or a key. Each line names its account and API: a journal shared by two keys (or one key used
- * on two networks) lists each one's jobs apart, never mixed. A torn last line (a crash mid-write)
+ * on two networks) lists each one's jobs apart, never mixed.
+ *
+ * Once a job's answer is checked, a second line keeps the receipt the SDK checked it with
+ * (JournalReceipt, session 42): `cocoon receipts verify` compares the anchored receipt with it,
+ * which binds the proof to the answer the requester received, not to the receipt the coordinator
+ * answers today. A receipt holds hashes, usage, ids and a signature, never a prompt or an answer.
+ * That line is not fsync'd: a crash that loses it only leaves verify comparing with the
+ * coordinator's receipt, and saying so. Readers of the job lines (this file's before session 42
+ * too) skip it: it lacks a job line's model, createdAt and maxCost, so it does not parse as one. A torn last line (a crash mid-write)
  * is skipped on read, and each append that finds the file not ending in a newline closes it in
  * the same write, so that it never swallows the job's line, whoever tore it and whenever.
  *
@@ -43,9 +51,17 @@ import { ApiError } from "../api-client/api";
 import { sameApiUrl } from "../api-client/settings";
 import { TabId, type JobView } from "../events/api";
 import { AccountId, JobId, ModelName, NanoTonString } from "../events/common";
+import { Receipt } from "../events/envelope";
 
-/** How many lines a journal keeps by default: the newest 10,000 jobs (about 2.5 MB). */
-export const JOURNAL_MAX_LINES = 10_000;
+/** How many jobs a journal keeps at least (JOURNAL_MAX_LINES's bound, before session 42 one line each). */
+export const JOURNAL_MAX_JOBS = 10_000;
+
+/**
+ * How many lines a journal keeps by default: two per job (its line and its answer's receipt), so
+ * that it keeps as many jobs as it did with one line each: the newest 10,000 (about 10 MB: a job's
+ * line is about 250 bytes, its receipt's about 750).
+ */
+export const JOURNAL_MAX_LINES = 2 * JOURNAL_MAX_JOBS;
 
 /** How many jobs `cocoon jobs` reads from the coordinator at once. */
 export const JOURNAL_READ_CONCURRENCY = 4;
@@ -65,6 +81,16 @@ export const JournalEntry = z.object({
   tab: z.object({ tabId: TabId, slot: z.number().int().nonnegative() }).optional(),
 });
 export type JournalEntry = z.infer<typeof JournalEntry>;
+
+/** The receipt the SDK checked a job's answer with: the one its anchored receipt must be. */
+export const JournalReceipt = z.object({
+  v: z.literal(1),
+  account: AccountId,
+  api: z.string(),
+  jobId: JobId,
+  receipt: Receipt,
+});
+export type JournalReceipt = z.infer<typeof JournalReceipt>;
 
 /** The journal could not be written: the job was not submitted (no id of it would be left if it ran). */
 export class JobJournalError extends Error {
@@ -87,11 +113,11 @@ export const journalIo = { open, stat, rename };
 
 const errnoOf = (e: unknown) => (e as NodeJS.ErrnoException).code;
 
-/** A line's journal entry; undefined for a torn line (a crash mid-write) or one cocoon did not write. */
-function parseLine(line: string): JournalEntry | undefined {
+/** A line as `schema`; undefined for a torn line (a crash mid-write), one of the other kind, or one cocoon did not write. */
+function parseLine<T>(schema: z.ZodType<T>, line: string): T | undefined {
   if (line.trim() === "") return undefined;
   try {
-    return JournalEntry.safeParse(JSON.parse(line)).data;
+    return schema.safeParse(JSON.parse(line)).data;
   } catch {
     return undefined;
   }
@@ -113,15 +139,46 @@ export class JobJournal {
 
   /** Appends `entry` (one write, fsync'd): when this resolves, the line is on disk. Throws JobJournalError. */
   async record(entry: Omit<JournalEntry, "v">): Promise<void> {
-    const line = JSON.stringify(JournalEntry.parse({ v: 1, ...entry })) + "\n";
     try {
-      // concurrent records of one journal share one count (and rotation)
-      if (this.lines === undefined || this.lines >= this.rotateAt)
-        await (this.counting ??= this.countOrRotate().finally(() => (this.counting = undefined)));
-      await this.append(line);
+      await this.add(JSON.stringify(JournalEntry.parse({ v: 1, ...entry })) + "\n", true);
     } catch (e) {
       throw new JobJournalError(this.path, e);
     }
+  }
+
+  /**
+   * Appends the receipt a job's answer was checked with (one write, not fsync'd: the answer is
+   * the caller's whether or not this line survives a crash). Throws the file system's error.
+   */
+  async keepReceipt(kept: Omit<JournalReceipt, "v">): Promise<void> {
+    await this.add(JSON.stringify(JournalReceipt.parse({ v: 1, ...kept })) + "\n", false);
+  }
+
+  /**
+   * The receipt kept for `account`'s job `jobId` on `api` (keepReceipt), the newest if there are
+   * several; undefined when none is (a journal from before session 42, a job whose answer was
+   * never checked, or one rotated out).
+   */
+  async receiptOf(account: string, api: string, jobId: string): Promise<Receipt | undefined> {
+    // the current file first, each from its end: the newest line wins
+    for (const file of [this.path, `${this.path}.1`]) {
+      const lines = (await readIfAny(file)).split("\n");
+      for (let i = lines.length - 1; i >= 0; i--) {
+        // only the lines that name the job are parsed
+        if (!lines[i]!.includes(jobId)) continue;
+        const k = parseLine(JournalReceipt, lines[i]!);
+        if (k && k.jobId === jobId && k.account === account && sameApiUrl(k.api, api)) return k.receipt;
+      }
+    }
+    return undefined;
+  }
+
+  /** Appends one line, counting it toward rotation; `durable`: fsync'd before this resolves. */
+  private async add(line: string, durable: boolean): Promise<void> {
+    // concurrent appends of one journal share one count (and rotation)
+    if (this.lines === undefined || this.lines >= this.rotateAt)
+      await (this.counting ??= this.countOrRotate().finally(() => (this.counting = undefined)));
+    await this.append(line, durable);
     this.lines = (this.lines ?? 0) + 1;
   }
 
@@ -144,7 +201,7 @@ export class JobJournal {
       // anywhere near the end
       const lines = (await readIfAny(file)).split("\n");
       for (let i = lines.length - 1; i >= 0; i--) {
-        const e = parseLine(lines[i]!);
+        const e = parseLine(JournalEntry, lines[i]!);
         if (!e || e.account !== account || !sameApiUrl(e.api, api) || seen.has(e.jobId)) continue;
         seen.add(e.jobId);
         found.push({ ...e, line: line++ });
@@ -185,7 +242,7 @@ export class JobJournal {
     }
   }
 
-  private async append(line: string): Promise<void> {
+  private async append(line: string, durable: boolean): Promise<void> {
     const fh = await journalIo.open(this.path, "a+", 0o600);
     try {
       // a line torn by a crash (no newline at the file's end) is closed in this line's own write;
@@ -194,7 +251,7 @@ export class JobJournal {
       const last = Buffer.alloc(1);
       const torn = size > 0 && (await fh.read(last, 0, 1, size - 1)).bytesRead === 1 && last[0] !== NEWLINE;
       await fh.appendFile(torn ? "\n" + line : line);
-      await fh.sync();
+      if (durable) await fh.sync();
     } finally {
       await fh.close();
     }

@@ -646,7 +646,9 @@ export interface CocoonClientOptions {
    * The requester's own list of its jobs (client/journal.ts; the CLI's `cocoon jobs`): each job
    * is recorded there before its submit is sent, so a process killed mid-call still leaves the id
    * of a job that may run and be billed. One that cannot be written fails the call
-   * (JobJournalError) with nothing submitted.
+   * (JobJournalError) with nothing submitted. Once its answer is checked, the receipt it was
+   * checked with is kept there too (JobJournal.keepReceipt): `cocoon receipts verify` compares the
+   * anchored receipt with it.
    */
   journal?: JobJournal;
 }
@@ -1943,6 +1945,18 @@ export class CocoonClient {
     return job;
   }
 
+  /**
+   * Keeps the receipt a job's answer was just checked with in the journal, the one its anchored
+   * receipt must be (`cocoon receipts verify`). A line that cannot be written costs the caller
+   * nothing of its answer, which is checked and billed: verify then compares with the
+   * coordinator's receipt, and says so.
+   */
+  private async keepReceipt(job: JobView): Promise<void> {
+    await this.opts.journal
+      ?.keepReceipt({ account: this.account, api: this.opts.apiUrl, jobId: job.jobId, receipt: job.receipt! })
+      .catch(() => undefined);
+  }
+
   /** Checks the receipt, the reply and the bill ourselves before believing any number in them. */
   private check(p: Prepared, job: JobView): { answer: CheckedAnswer; worker: VerifiedCandidate } {
     const answer = checkCompletedJob({
@@ -2073,6 +2087,7 @@ export class CocoonClient {
       const { p, submitted } = await this.prepareAndSubmit(o, request, this.limitsOf(o), 20, watch);
       const job = await this.finish(p, "attempt" in submitted ? submitted : undefined, o.signal);
       const { answer, worker } = this.check(p, job);
+      await this.keepReceipt(job);
       return this.result(p, job, answer, worker);
     } catch (e) {
       if (gaveUpOn(e)) watch.gaveUp();
@@ -2203,6 +2218,7 @@ export class CocoonClient {
       throw asIntegrityError(e);
     }
     yield* events(settled.pieces, p.jobId);
+    await this.keepReceipt(job);
     yield { type: "done", ...this.result(p, job, answer, worker), relay: { chunks: verifier.relayed, recovered: verifier.recovered } };
   }
 
@@ -2370,6 +2386,7 @@ export class CocoonClient {
         `the worker returned ${answer.embeddings?.length ?? 0} vectors for ${input.length} inputs`,
       );
     }
+    await this.keepReceipt(job);
     return {
       jobId: job.jobId,
       model: p.model,

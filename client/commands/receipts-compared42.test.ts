@@ -15,6 +15,7 @@ import { makeWorker } from "../../core/crypto/testing";
 import { applyAnchor, GENESIS_HEAD } from "../../core/receipts/anchor";
 import { signedReceipt, soleReceiptProof } from "../../core/receipts/testing";
 import { tempDir } from "../../test/temp-dir";
+import { JobJournal } from "../journal";
 import { defineReceiptsCommands } from "./receipts";
 
 const JOB = `job_${"d".repeat(26)}`;
@@ -46,6 +47,8 @@ async function verify(caller: "requester" | "worker", args: string[] = []) {
     setCode: (c) => (code = c),
     connection: (cmd) => cmd.option("--api <url>").option("--key <k>").option("--json"),
     api: () => api,
+    // an empty journal: no receipt kept
+    journal: () => new JobJournal(join(tempDir("cocoon-journal-"), "requester.key.jobs.jsonl")),
   });
   await runProgram(program, ["receipts", "verify", JOB, ...args.map((a) => (a === "KEPT" ? kept : a))], () => code);
   return { out: out.join(""), code };

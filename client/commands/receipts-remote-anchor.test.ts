@@ -4,6 +4,7 @@
  * --api names. A remote (dishonest) coordinator then answers an anchor state of its own making
  * and a receipt it never anchored prints VERIFIED ... "anchored on chain", exit 0.
  */
+import { join } from "node:path";
 import { Command } from "commander";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ApiClient } from "../../api-client/api";
@@ -12,6 +13,8 @@ import { runProgram } from "../../api-client/program";
 import { makeWorker } from "../../core/crypto/testing";
 import { applyAnchor, GENESIS_HEAD } from "../../core/receipts/anchor";
 import { signedReceipt, soleReceiptProof } from "../../core/receipts/testing";
+import { tempDir } from "../../test/temp-dir";
+import { JobJournal } from "../journal";
 import { defineReceiptsCommands } from "./receipts";
 
 const JOB = `job_${"c".repeat(26)}`;
@@ -35,6 +38,7 @@ describe("receipts verify without a pinned anchor: never a remote coordinator's 
     // The coordinator answers the proof, and its own "dev" chain route with the head it computed.
     const api = {
       baseUrl,
+      key: makeWorker().signing,
       request: async (route: unknown) =>
         route === API.receiptProof
           ? proof
@@ -50,6 +54,8 @@ describe("receipts verify without a pinned anchor: never a remote coordinator's 
       setCode: (c) => (code = c),
       connection: (cmd) => cmd.option("--api <url>").option("--key <k>").option("--json"),
       api: () => api,
+      // an empty journal: no receipt kept
+      journal: () => new JobJournal(join(tempDir("cocoon-journal-"), "requester.key.jobs.jsonl")),
     });
     await runProgram(program, ["receipts", "verify", JOB, "--api", baseUrl], () => code);
     return { out: out.join(""), code };

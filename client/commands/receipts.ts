@@ -8,6 +8,10 @@
  * core/receipts/proof.ts: the anchors must replay to the contract's history, the path must lead
  * to the anchored root, the receipt must be signed by its worker and name this job.
  *
+ * The anchored receipt must be the one the requester's answer came with: the one passed with
+ * --receipt, else the one the SDK kept in the key's job journal when it checked the answer
+ * (client/journal.ts); only a job with neither is compared with the coordinator's word.
+ *
  * Exit 0 verified; 1 not verified (including "not anchored yet": never a pass); 2 the API
  * refused (an unknown job is `unknown_job`, never a pass); 64 usage.
  */
@@ -18,6 +22,7 @@ import { API } from "../../api-client/routes";
 import { reportError, type Io } from "../../api-client/program";
 import { JobId, TonEndpoint } from "../../events/common";
 import { Receipt } from "../../events/envelope";
+import type { JobJournal } from "../journal";
 import {
   verifyProofAgainstChain,
   type AnchorReader,
@@ -67,7 +72,7 @@ export const devAnchorReader = (api: ApiClient): AnchorReader => ({
 /**
  * What the anchored receipt was compared with (session 42: the output said VERIFIED alike for all
  * three, and only the first binds the proof to the answer the requester received):
- * - `kept`: the receipt the caller kept (--receipt: what the SDK checked when the answer came);
+ * - `kept`: the receipt the SDK checked when the answer came (--receipt, or the job journal's);
  * - `coordinator`: the one GET /v1/jobs/{id} answers the requester with today, the coordinator's word;
  * - `worker`: none (the caller is the job's worker): the anchored one carries the caller's own signature.
  */
@@ -123,14 +128,21 @@ export async function verifyReceipt(
   }
 }
 
+/** Where the receipt a requester kept came from: --receipt FILE, or the key's job journal. */
+type Kept = { receipt: Receipt; from: "file" } | { receipt: Receipt; from: "journal"; path: string };
+
 /** The VERIFIED output's last line: what the anchored receipt was compared with, and so what the proof binds. */
-const COMPARED: Record<ComparedWith, string> = {
-  kept: "compared with the receipt you kept (--receipt): the anchored receipt is the one your answer came with",
-  coordinator:
-    "compared with the job's receipt as the coordinator answers it today (GET /v1/jobs/{id}), not with one you kept: " +
-    "to bind the proof to the answer you received, pass --receipt FILE (the output of cocoon ask --json, or the SDK's result)",
-  worker: "compared with your own signature: you are the job's worker",
-};
+function compared(r: VerifyOutcome, kept: Kept | undefined, journal: JobJournal): string {
+  if (r.comparedWith === "worker") return "compared with your own signature: you are the job's worker";
+  if (r.comparedWith === "coordinator")
+    return (
+      `compared with the job's receipt as the coordinator answers it today (GET /v1/jobs/{id}): no receipt of this job is kept in ${journal.path}; ` +
+      "to bind the proof to the answer you received, pass --receipt FILE (the output of cocoon ask --json, or the SDK's result)"
+    );
+  return kept?.from === "journal"
+    ? `compared with the receipt kept in ${kept.path} when your answer was checked: the anchored receipt is the one your answer came with`
+    : "compared with the receipt you kept (--receipt): the anchored receipt is the one your answer came with";
+}
 
 function jobIdArg(v: string): string {
   if (!JobId.safeParse(v).success) throw new InvalidArgumentError("must look like job_<26 lowercase base32 chars>.");
@@ -165,6 +177,11 @@ export interface ReceiptsCommandDeps {
   api: (o: { api?: string; key?: string }, owned?: string) => ApiClient;
 }
 
+export interface ReceiptsVerifyDeps extends ReceiptsCommandDeps {
+  /** the key's job journal, where the SDK kept each answer's receipt (client/journal.ts) */
+  journal: (o: { api?: string; key?: string }) => JobJournal;
+}
+
 /**
  * A command body that answers its own exit code (0 or 1); an API or settings error is exit 2
  * with its code, like every other cocoon command (one JSON line on stderr with --json).
@@ -187,7 +204,7 @@ export function runWithCode<A extends unknown[]>(d: Pick<ReceiptsCommandDeps, "i
   };
 }
 
-export function defineReceiptsCommands(parent: Command, d: ReceiptsCommandDeps): Command {
+export function defineReceiptsCommands(parent: Command, d: ReceiptsVerifyDeps): Command {
   const receipts = parent.command("receipts").description("receipts anchored on TON: check that a job's receipt is in the anchored log");
   d.connection(
     receipts
@@ -205,7 +222,7 @@ export function defineReceiptsCommands(parent: Command, d: ReceiptsCommandDeps):
       .option("--wait <seconds>", "keep trying this long while the receipt is not anchored yet", seconds, 0)
       .option(
         "--receipt <file>",
-        "the receipt you kept for the job (JSON: a receipt, or anything with one under receipt, as cocoon ask --json prints): the anchored one must be it (default: the job's receipt as the coordinator answers it today, GET /v1/jobs/{id})",
+        "the receipt you kept for the job (JSON: a receipt, or anything with one under receipt, as cocoon ask --json prints): the anchored one must be it (default: the one kept in the key's job journal when the answer was checked; with none there, the job's receipt as the coordinator answers it today, GET /v1/jobs/{id})",
       ),
   ).action(
     runWithCode(
@@ -241,8 +258,14 @@ export function defineReceiptsCommands(parent: Command, d: ReceiptsCommandDeps):
             "missing_anchor",
             "verifying against a remote coordinator needs --anchor (or COCOON_ANCHOR_ADDRESS): the anchor is read from the chain, never from the coordinator",
           );
-        const expected = o.receipt === undefined ? undefined : keptReceipt(o.receipt);
-        const r = await verifyReceipt(api, reader, jobId, { waitSeconds: o.wait, ...(expected ? { expected } : {}) });
+        const journal = d.journal(o);
+        let kept: Kept | undefined;
+        if (o.receipt !== undefined) kept = { receipt: keptReceipt(o.receipt), from: "file" };
+        else {
+          const receipt = await journal.receiptOf(api.key.id, api.baseUrl, jobId);
+          if (receipt) kept = { receipt, from: "journal", path: journal.path };
+        }
+        const r = await verifyReceipt(api, reader, jobId, { waitSeconds: o.wait, ...(kept ? { expected: kept.receipt } : {}) });
         const v = r.verdict;
         if (o.json)
           d.io.out.write(
@@ -272,7 +295,7 @@ export function defineReceiptsCommands(parent: Command, d: ReceiptsCommandDeps):
               `  anchored on chain: the contract is at anchor ${v.chain.seqno} (posted at ${new Date(v.chain.postedAt * 1000).toISOString()}); its history matches the proof's anchors`,
               `  receipt signed by worker ${p.receipt.body.workerId}: ${p.receipt.body.usage.promptTokens} prompt + ${p.receipt.body.usage.completionTokens} completion tokens, model ${p.receipt.body.model}`,
               `  audit path ${p.path.length} hashes (${p.path.length * 32 + 12} bytes)`,
-              `  ${COMPARED[r.comparedWith!]}`,
+              `  ${compared(r, kept, journal)}`,
               "",
             ].join("\n"),
           );
