@@ -218,8 +218,9 @@ describe("agent runtime: stop() and jobs that wait for a slot", () => {
   });
 });
 
-// The three cases wait out the agent's request limits (the poll's grace, at least 5 s for a
-// heartbeat) and share nothing (each has its own network, agent and silent server): run at once.
+// The three cases wait out the agent's request limits (the poll's grace; a heartbeat's, at least 5 s
+// by default, 1 s here through the test-only waits.heartbeatLimitMs) and share nothing (each has its
+// own network, agent and silent server): run at once.
 describe.concurrent("agent runtime: an API that goes silent", () => {
   // BUG: the agent's requests have no time limit. One long-poll that the coordinator (or a proxy
   // or NAT on the way) takes and never answers freezes the poll loop for ever: the agent heartbeats
@@ -259,7 +260,7 @@ describe.concurrent("agent runtime: an API that goes silent", () => {
       // Prepare: the first heartbeat after start goes to a silent server
       const url = await network();
       const k = keys();
-      const a = await agent(url, k);
+      const a = await agent(url, k, { waits: { heartbeatLimitMs: 1_000 } });
       const silent = await silentServer(); // closed first after the test: what it holds ends, then the agent stops
       let beats = 0;
       const seen = reroute(a, k, silent.url, (path) => path === API.heartbeat.path && ++beats === 1);
@@ -280,7 +281,7 @@ describe.concurrent("agent runtime: an API that goes silent", () => {
       // Prepare: every heartbeat goes to a silent server; one is already waiting there
       const url = await network();
       const k = keys();
-      const a = await agent(url, k);
+      const a = await agent(url, k, { waits: { heartbeatLimitMs: 1_000 } });
       const silent = await silentServer(); // closed first after the test: what it holds ends, then the agent stops
       reroute(a, k, silent.url, (path) => path === API.heartbeat.path);
       await pollUntil("a heartbeat taken by the silent server", () => (silent.taken >= 1 ? true : undefined), 5_000);

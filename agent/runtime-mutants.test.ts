@@ -417,16 +417,21 @@ function leaseAnswers(a: RunningAgent, answer: (n: number) => { leaseUntil: numb
   return asked;
 }
 
-// The seven wait out the lease's real timings (half a lease, the 1 s retry) and share nothing (each
-// has its own network, agent and engine; no module mocks): run at once.
+// The seven wait out the lease's real timings (half a lease; the retry, 1 s by default, shorter where
+// set through the test-only waits.leaseRetryMs) and share nothing (each has its own network, agent
+// and engine; no module mocks): run at once.
 describe.concurrent("agent runtime: the lease of a long job", () => {
   /** An agent running one job with a 1.2 s lease on an engine that holds it; the lease asks answered by `answer`. */
-  async function longJob(answer: (n: number) => { leaseUntil: number; extended: boolean } | ApiError, leaseMs = 1_200) {
+  async function longJob(
+    answer: (n: number) => { leaseUntil: number; extended: boolean } | ApiError,
+    leaseMs = 1_200,
+    waits: AgentOptions["waits"] = {},
+  ) {
     const url = await network();
     const k = keys();
     const engine = gatedEngine();
     const source = scriptedSource([]);
-    const a = await agent(url, k, { engine, jobSource: source, capacity: 2 });
+    const a = await agent(url, k, { engine, jobSource: source, capacity: 2, waits });
     cleanup.push(async () => engine.open()); // before the agent's stop, which waits for the job
     const asked = leaseAnswers(a, answer);
     intercept(a.api, API.postResult.path, () => TAKEN);
@@ -475,20 +480,22 @@ describe.concurrent("agent runtime: the lease of a long job", () => {
     expect(asked.length).toBe(1);
   });
 
-  itIsolated("an extension the API fails (5xx) is asked again a second later, while the lease lasts", async () => {
-    // Prepare / Act: the first ask fails, the next is granted
-    const { asked } = await longJob((n) => (n === 1 ? down() : { leaseUntil: Date.now() + 1_200, extended: true }));
+  itIsolated("an extension the API fails (5xx) is asked again a retry later, while the lease lasts", async () => {
+    // Prepare / Act: the first ask fails, the next is granted; the retry is 500 ms here (1 s by default)
+    const { asked } = await longJob((n) => (n === 1 ? down() : { leaseUntil: Date.now() + 1_200, extended: true }), 1_200, {
+      leaseRetryMs: 500,
+    });
     await pollUntil("the second ask", () => (asked.length >= 2 ? true : undefined), 3_000);
-    // Assess: about a second apart (the retry), not half a lease
-    expect(asked[1]! - asked[0]!).toBeGreaterThanOrEqual(900);
-    expect(asked[1]! - asked[0]!).toBeLessThan(1_400);
+    // Assess: about the retry apart, not keepLease's shortest wait (250 ms: what half the lease left gives)
+    expect(asked[1]! - asked[0]!).toBeGreaterThanOrEqual(450);
+    expect(asked[1]! - asked[0]!).toBeLessThan(900);
   });
 
   itIsolated("an extension the API keeps failing is not asked again once the lease has run out", async () => {
-    // Prepare / Act: asked at half the lease (0.6 s), again a second later (past its end), then no more
-    const { a, asked } = await longJob(() => down());
+    // Prepare / Act: asked at half the lease (0.6 s), again a retry (800 ms here) later, past its end, then no more
+    const { a, asked } = await longJob(() => down(), 1_200, { leaseRetryMs: 800 });
     await pollUntil("the second ask", () => (asked.length === 2 ? true : undefined), 3_000);
-    await waitMs(1_300);
+    await waitMs(1_100); // a third ask would come 800 ms on
     // Assess
     expect(asked.length).toBe(2);
     expect(sample(a, /cocoon_agent_errors_total\{code="internal",where="lease"\} (\d+)/)).toBe("1");
@@ -993,9 +1000,9 @@ describe("agent runtime: drain()", () => {
   });
 
   it("a second drain, or a drain after stop(), does nothing", async () => {
-    // Prepare
+    // Prepare: the drain's last polls wait 0 s, not 1 s (the test-only waits.lastPollWaitSeconds)
     const url = await network();
-    const a = await agent(url, keys());
+    const a = await agent(url, keys(), { waits: { lastPollWaitSeconds: 0 } });
     const b = await agent(url, keys());
     // Act
     await Promise.all([a.drain(), a.drain()]);

@@ -119,6 +119,14 @@ export interface AgentOptions {
    * has resolved, stop with stop() or drain() instead.
    */
   signal?: AbortSignal;
+  /**
+   * TEST ONLY: the agent's fixed waits, shortened so that tests need not sit through them (defaults
+   * as in production). `heartbeatLimitMs`: a heartbeat unanswered this long is given up (default
+   * min(10 s, max(5 s, the heartbeat interval))). `leaseRetryMs`: a lease extension that failed
+   * transiently is asked again this much later (default 1 s). `lastPollWaitSeconds`: the long-poll
+   * wait of a drain's last polls (default 1: see drainOnce).
+   */
+  waits?: { heartbeatLimitMs?: number; leaseRetryMs?: number; lastPollWaitSeconds?: number };
 }
 
 /**
@@ -577,7 +585,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   // The idle probe is made on the tick: a tick of 60 s probed every 60 s whatever engineHealth.everyMs said.
   const tickMs = o.tickMs ?? Math.min(heartbeatMs, 60_000, o.engine.health ? healthEveryMs : Infinity);
   /** A heartbeat unanswered this long is given up: an API gone silent must hold neither the housekeeping nor stop(). */
-  const beatLimit = () => AbortSignal.timeout(Math.min(10_000, Math.max(5_000, heartbeatMs)));
+  const beatLimit = () => AbortSignal.timeout(o.waits?.heartbeatLimitMs ?? Math.min(10_000, Math.max(5_000, heartbeatMs)));
   let stopped = false;
   let draining = false;
   let inFlight = 0;
@@ -814,7 +822,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
           leaseRouteMissing = true; // an older coordinator: leases stay as they are
           log.warn("the coordinator cannot extend leases; long jobs may be failed over", { code: e.code });
         } else if (transient(e) && deadline > now()) {
-          schedule(1_000);
+          schedule(o.waits?.leaseRetryMs ?? 1_000);
         } else if (e instanceof ApiError && e.code === "stale_attempt") {
           lost(); // moved to another worker: generating on would only burn the GPU
         } else if (e instanceof ApiError && e.code === "job_cancelled") {
@@ -1377,7 +1385,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     // lease. Bounded: nothing new is dispatched to a worker off the lists.
     for (let polls = 0, empty = 0; polls < LAST_POLLS && empty < 2; polls++) {
       try {
-        empty = (await take(1)) > 0 ? 0 : empty + 1;
+        empty = (await take(o.waits?.lastPollWaitSeconds ?? 1)) > 0 ? 0 : empty + 1;
       } catch (e) {
         error("poll", e);
         empty++;

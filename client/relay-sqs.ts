@@ -255,6 +255,11 @@ export interface SqsRelayOptions {
    * MAX_RECEIVE_FAILURES; a failed renewal of open jobs' credentials after this times its tries.
    */
   retryMs?: number;
+  /**
+   * TEST ONLY: credentials are taken off this long before they expire (default EXPIRY_CUT_MS), so
+   * that a test's credentials may last a few seconds, not the cut and more (AWS's last 15–60 min).
+   */
+  expiryCutMs?: number;
   /** TEST ONLY: the SQS calls for a session (default sqsReader: a signed POST to the queue's origin). */
   reader?: (s: SqsSession) => SqsReader;
 }
@@ -365,10 +370,12 @@ export class SqsRelay {
   private session: (() => Promise<SqsSession>) | undefined;
   private closed = false;
   private readonly now: () => number;
+  private readonly cutMs: number;
 
   constructor(private readonly o: SqsRelayOptions = {}) {
     this.channel = o.channel === undefined ? newRelayChannel() : RelayChannel.parse(o.channel);
     this.now = o.now ?? Date.now;
+    this.cutMs = o.expiryCutMs ?? EXPIRY_CUT_MS;
   }
 
   private readerOf(s: SqsSession): SqsReader {
@@ -435,7 +442,7 @@ export class SqsRelay {
       c.abort.abort(); // what an aborted poll goes on to take at SQS is lost with the queue anyway
     }
     this.current = undefined;
-    const stale = [...this.sessions.values()].some((x) => x.credentials.expiration - EXPIRY_CUT_MS <= this.now());
+    const stale = [...this.sessions.values()].some((x) => x.credentials.expiration - this.cutMs <= this.now());
     if (stale && this.session) {
       const fresh = await this.session().catch(() => undefined);
       if (fresh) {
@@ -489,7 +496,7 @@ export class SqsRelay {
   private arm(c: Conn) {
     if (c.expiry) clearTimeout(c.expiry);
     const left = c.session.credentials.expiration - this.now();
-    c.expiry = setTimeout(() => void this.expire(c), Math.max(0, left - EXPIRY_CUT_MS));
+    c.expiry = setTimeout(() => void this.expire(c), Math.max(0, left - this.cutMs));
     c.expiry.unref();
     this.renewLater(c, Math.max(0, left - (this.o.renewMarginMs ?? 60_000)), 0);
   }
@@ -509,7 +516,7 @@ export class SqsRelay {
     const was = c.session;
     await this.renew(this.session).catch(() => undefined);
     if (c.closed) return false;
-    if (c.session !== was && c.session.credentials.expiration - EXPIRY_CUT_MS > this.now()) return true;
+    if (c.session !== was && c.session.credentials.expiration - this.cutMs > this.now()) return true;
     if (c === this.current) this.renewLater(c, (this.o.retryMs ?? 1_000) * (tries + 1), tries + 1);
     return false;
   }

@@ -191,9 +191,17 @@ describe("the SDK and the agent read policy from the registry (local default)", 
     });
     const client = await sdk((a) => devPolicySource(a));
 
-    // Act
+    // Act: the ask is given up once the refusal is seen (it waited out its 5 s before: the job is left to its lease)
+    const giveUp = new AbortController();
     const job = client
-      .ask({ model: "stale/model", messages: [{ role: "user", content: "hi" }], maxTokens: 8, tiers: ["dev"], timeoutMs: 5_000 })
+      .ask({
+        model: "stale/model",
+        messages: [{ role: "user", content: "hi" }],
+        maxTokens: 8,
+        tiers: ["dev"],
+        timeoutMs: 5_000,
+        signal: giveUp.signal,
+      })
       .catch((e: Error) => e);
     const refusal = await pollUntil(
       "the agent's refusal in its log",
@@ -205,6 +213,7 @@ describe("the SDK and the agent read policy from the registry (local default)", 
     // Assess
     expect(refusal).toBeDefined();
     expect(agent.stats.jobs).toBe(0);
+    giveUp.abort();
     await job;
     await agent.stop();
   });

@@ -28,13 +28,16 @@ import { CocoonClient } from "../client/sdk";
 import { credentialsFor, startSqsStandIn, type SqsStandIn } from "./sqs-relay-standin";
 import { collectStream, streamText } from "./helpers";
 
-// a chunk every 100 ms, a token every 40 ms: 175 tokens stream for about 7 s
+// a chunk every 100 ms, a token every 40 ms: 100 tokens stream for about 4 s
 process.env.COCOON_STREAM_INTERVAL_MS = "100";
 const TOKEN_MS = 40;
 /** how long the requester's account sessions last here (SQS refuses them after `real`) and what the coordinator says they last */
-const SESSION = { real: 6_000, said: 6_000 };
+const LIFETIME = { real: 3_000, said: 3_000 };
+const SESSION = { ...LIFETIME };
 /** renewed this long before they expire (by what the coordinator says): the first renewal 0.5 s after the job opens */
-const RENEW_MARGIN_MS = 5_500;
+const RENEW_MARGIN_MS = 2_500;
+/** taken off this long before they expire (the SDK's default, 5 s, is past these lifetimes): 1 s left for a receive to reach SQS */
+const EXPIRY_CUT_MS = 1_000;
 const PREFIX = "cocoon-test";
 const REGION = "us-east-1";
 
@@ -90,7 +93,7 @@ const newClient = async () => {
     apiUrl: net.url,
     key: generateSigningKey(),
     allowDev: true,
-    sqs: { renewMarginMs: RENEW_MARGIN_MS, retryMs: 100 },
+    sqs: { renewMarginMs: RENEW_MARGIN_MS, retryMs: 100, expiryCutMs: EXPIRY_CUT_MS },
   });
   await c.faucet(1_000_000_000n);
   return c;
@@ -143,14 +146,14 @@ describe("session 42: a stream outlives the requester's relay credentials", () =
     const before = accountSessions.length;
     try {
       // Act
-      const { events, done } = await collectStream(client.askStream(longAsk(175)));
+      const { events, done } = await collectStream(client.askStream(longAsk(100)));
       // Assess: the stream outlived its first credentials, and no chunk came from the stored reply
       const mine = accountSessions.slice(before);
       expect(Date.now()).toBeGreaterThan(mine[0]!.expiration);
       expect(mine.length).toBeGreaterThan(1);
       expect(done.relay).toEqual({ chunks: sentFor(done.jobId).length, recovered: 0 });
       expect(streamText(events)).toBe(done.text);
-      expect(done.usage.completionTokens).toBe(175);
+      expect(done.usage.completionTokens).toBe(100);
       expect(sqs.expired).toEqual([]);
     } finally {
       client.close();
@@ -163,8 +166,8 @@ describe("session 42: a stream outlives the requester's relay credentials", () =
     const first = asked;
     refuseSession = (n) => n === first + 1;
     try {
-      // Act
-      const { events, done } = await collectStream(client.askStream(longAsk(100)));
+      // Act: a stream of about 3.2 s, past the credentials' 3 s
+      const { events, done } = await collectStream(client.askStream(longAsk(80)));
       // Assess
       expect(done.relay).toEqual({ chunks: sentFor(done.jobId).length, recovered: 0 });
       expect(asked - first).toBeGreaterThan(2); // the refusal, then renewals that were answered
@@ -176,19 +179,19 @@ describe("session 42: a stream outlives the requester's relay credentials", () =
   }, 30_000);
 
   it("credentials SQS calls expired before the coordinator said they would: the SDK renews on the refusal and reads on, missing nothing", async () => {
-    // Prepare: tokens SQS refuses after 2 s, vended as lasting a minute (so no timer renews them)
+    // Prepare: tokens SQS refuses after 1 s, vended as lasting a minute (so no timer renews them)
     const client = await newClient();
     const expiredBefore = sqs.expired.length;
-    Object.assign(SESSION, { real: 2_000, said: 60_000 });
+    Object.assign(SESSION, { real: 1_000, said: 60_000 });
     try {
-      // Act
-      const { events, done } = await collectStream(client.askStream(longAsk(100)));
+      // Act: a stream of about 2.4 s
+      const { events, done } = await collectStream(client.askStream(longAsk(60)));
       // Assess: receives were refused as expired, each time renewed, and no chunk came from the stored reply
       expect(sqs.expired.length - expiredBefore).toBeGreaterThan(0);
       expect(done.relay).toEqual({ chunks: sentFor(done.jobId).length, recovered: 0 });
       expect(streamText(events)).toBe(done.text);
     } finally {
-      Object.assign(SESSION, { real: 6_000, said: 6_000 });
+      Object.assign(SESSION, LIFETIME);
       client.close();
     }
   }, 30_000);
