@@ -14,11 +14,13 @@ import { CreateQueueCommand, SendMessageCommand, SQSClient } from "@aws-sdk/clie
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { relaySenderName, type RelayChunk } from "../events/relay";
 import { newJobId } from "../core/ids";
+import { HONEST_EMPTY_RECEIVES_PER_MINUTE } from "../core/relay-sweep";
 import {
   JOBS_PER_LOOP,
   loopsFor,
   MAX_LOOPS,
   MAX_RECEIVE_FAILURES,
+  RECEIVE_FAILURE_PAUSE_MS,
   nodePost,
   PollHold,
   RECEIVE,
@@ -338,6 +340,32 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     expect(rest).toEqual([]); // the stream ended
     expect(r.polling).toBe(0);
     expect(r.covers(Date.now())).toBe(false); // the next job asks for a session again
+  });
+
+  it("review42 F6: after receives failed MAX_RECEIVE_FAILURES times in a row no stream opens for RECEIVE_FAILURE_PAUSE_MS, so a proxy cutting every poll stays within an honest SDK's empty receives", async () => {
+    // Prepare: every receive fails (a proxy cutting the long polls); the clock is the test's
+    let clock = Date.now();
+    const q = new MemoryQueue();
+    const r = relayOn(q, { now: () => clock });
+    q.failures = MAX_RECEIVE_FAILURES;
+    const sub = await r.open(newJobId(clock), clock + 60_000, async () => sessionOf());
+    const ended = await take(sub.chunks, 1);
+    const receives = q.receives.length;
+    // Act: a job right after, one just before the pause is over, and one after
+    const during = await r.open(newJobId(clock), clock + 60_000, async () => sessionOf()).catch((e: unknown) => e);
+    clock += RECEIVE_FAILURE_PAUSE_MS - 1;
+    const late = await r.open(newJobId(clock), clock + 60_000, async () => sessionOf()).catch((e: unknown) => e);
+    clock += 1;
+    const after = await r.open(newJobId(clock), clock + 60_000, async () => sessionOf());
+    // Assess
+    expect(ended).toEqual([]);
+    expect(receives).toBe(MAX_RECEIVE_FAILURES);
+    expect(String(during)).toMatch(/failed 3 times in a row/);
+    expect(String(late)).toMatch(/failed 3 times in a row/);
+    expect(after.chunks).toBeDefined();
+    // the arithmetic: every loop's failures at most once a pause, within the honest SDK's 24 a minute
+    expect((MAX_LOOPS * MAX_RECEIVE_FAILURES * 60_000) / RECEIVE_FAILURE_PAUSE_MS).toBeLessThanOrEqual(HONEST_EMPTY_RECEIVES_PER_MINUTE);
+    after.close();
   });
 
   it("close() ends the streams and the loop, deletes the channel's queue, and refuses new jobs; a failed delete is not an error", async () => {

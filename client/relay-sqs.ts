@@ -276,6 +276,19 @@ export const loopsFor = (jobs: number) => (jobs === 0 ? 0 : Math.min(MAX_LOOPS, 
 /** Receives that fail in a row before the loop ends its jobs' streams (they then read the stored replies). */
 export const MAX_RECEIVE_FAILURES = 3;
 
+/**
+ * After receives failed MAX_RECEIVE_FAILURES times in a row the channel opens no stream for this
+ * long: its jobs go without a channel and are read from the coordinator (review42 F6). A failed
+ * receive may still be an empty receive at SQS, billed to the operator and counted by the relay
+ * sweep (core/relay-sweep.ts, 120 a minute at most): a proxy that cuts long polls after ~2 s
+ * leaves SQS to finish each one. Without a pause the next job reopened the loops at once, and
+ * MAX_LOOPS loops × MAX_RECEIVE_FAILURES receives came back every 2+1+2+2+2 = 9 s (the retry
+ * waits 1 s and 2 s), 8 × 3 × 60 / 9 = 160 a minute, and more where the cut comes sooner. With
+ * the pause each round of at most 8 × 3 = 24 receives takes a minute at least: 24 a minute at
+ * most, the honest SDK's own most (HONEST_EMPTY_RECEIVES_PER_MINUTE), a fifth of the bound.
+ */
+export const RECEIVE_FAILURE_PAUSE_MS = 60_000;
+
 /** Credentials are taken off this long before they expire (a receive signed with them still reaches SQS in time). */
 const EXPIRY_CUT_MS = 5_000;
 
@@ -369,6 +382,8 @@ export class SqsRelay {
   /** the newest way to ask for an account session of this channel (open's `session`) */
   private session: (() => Promise<SqsSession>) | undefined;
   private closed = false;
+  /** no stream opens before this (RECEIVE_FAILURE_PAUSE_MS after receives failed MAX_RECEIVE_FAILURES times in a row) */
+  private pausedUntil = 0;
   private readonly now: () => number;
   private readonly cutMs: number;
 
@@ -400,6 +415,8 @@ export class SqsRelay {
    */
   async open(jobId: string, deadline: number, session: () => Promise<SqsSession>): Promise<RelaySubscription> {
     if (this.closed) throw new Error("the relay subscriber is closed");
+    if (this.now() < this.pausedUntil)
+      throw new Error(`the relay's receives failed ${MAX_RECEIVE_FAILURES} times in a row: no stream until the pause is over`);
     this.session = session;
     // Another job may be renewing for an earlier deadline: wait for it, then renew once more if
     // it is too short. A session this call asked for itself that still does not cover the
@@ -547,6 +564,7 @@ export class SqsRelay {
         } catch (e) {
           if (c.abort.signal.aborted) continue; // closed: the loop's condition decides
           if (++failures >= MAX_RECEIVE_FAILURES) {
+            this.pausedUntil = this.now() + RECEIVE_FAILURE_PAUSE_MS;
             this.end(c);
             return;
           }

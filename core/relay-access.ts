@@ -12,7 +12,7 @@ import { ConditionFailedError } from "./ports";
 import { getJob } from "./jobs";
 import { jobTopic, readJob, type JobItem } from "./jobs/items";
 import type { RelayPort, WithRelay } from "./relay";
-import { checkRelayRevocation, relayRevocationKey, type RelayRevocation } from "./relay-sweep";
+import { checkRelayRevocation, relayRevocationKey, sweptChannelItem, type RelayRevocation } from "./relay-sweep";
 
 /**
  * Vends job-scoped credentials for a relay the coordinator does not carry itself (Amazon SQS:
@@ -65,6 +65,8 @@ export class TooManyChannelsError extends CocoonError {
  * whose counter condition holds the cap under concurrent requests (a query-then-put would not:
  * a burst of new channels would each see room). A channel already counted this hour is free.
  * An account the relay sweep revoked (core/relay-sweep.ts) is refused first, 403 relay_channel_revoked.
+ * The same transaction lists the channel for the relay sweep under this hour (sweptChannelItem):
+ * the sweep measures every channel vended credentials, its queue deleted since or not.
  */
 async function claimRelayChannel(deps: CoreDeps, requester: string, channel: string): Promise<void> {
   const pk = requesterAccount(requester);
@@ -93,6 +95,7 @@ async function claimRelayChannel(deps: CoreDeps, requester: string, channel: str
   try {
     await deps.store.transact([
       { op: "put", table: "accounts", item: { ...mine, ttl }, when: { kind: "notExists" } },
+      { op: "put", table: "accounts", item: sweptChannelItem(requester, channel, hour) },
       {
         op: "update",
         table: "accounts",

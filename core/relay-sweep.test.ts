@@ -27,21 +27,17 @@ const JOB = "job_01jdqv6x7s9k2m4n8p0r3t5w00";
 const WINDOW_MINUTES = RELAY_SWEEP_WINDOW_MS / 60_000;
 const BOUND = MAX_EMPTY_RECEIVES_PER_MINUTE * WINDOW_MINUTES;
 
-/** Channel queues as the watch sees them: each its owner and its empty receives in the window asked. */
-function fakeWatch(queues: Record<string, { owner?: string; emptyReceives: number }>) {
-  const asked: Array<[number, number]> = [];
+/** The watch over channel queues named `q-<channel>`: each one's empty receives in the window asked (0 where not given). */
+function fakeWatch(use: Record<string, number>, failRemove: string[] = []) {
+  const asked: Array<{ queues: string[]; from: number; to: number }> = [];
   const removed: string[] = [];
   const watch: ChannelQueueWatch = {
-    emptyReceives: (from, to) => {
-      asked.push([from, to]);
-      return Promise.resolve(
-        Object.entries(queues)
-          .filter(([q]) => !removed.includes(q))
-          .map(([queue, { emptyReceives }]) => ({ queue, emptyReceives })),
-      );
+    queueOf: (_account, channel) => `q-${channel}`,
+    emptyReceives: (queues, from, to) => {
+      asked.push({ queues: [...queues].sort(), from, to });
+      return Promise.resolve(new Map(queues.filter((q) => use[q] !== undefined).map((q) => [q, use[q]!])));
     },
-    ownerOf: (q) => Promise.resolve(queues[q]?.owner),
-    remove: (q) => (removed.push(q), Promise.resolve()),
+    remove: (q) => (failRemove.includes(q) ? Promise.reject(new Error("AccessDenied")) : (removed.push(q), Promise.resolve())),
   };
   return { watch, asked, removed };
 }
@@ -63,6 +59,14 @@ function queueVendor() {
   return { vendor, opened };
 }
 
+/** Opens `channel` for `account` through the session route, as the SDK does: the claim lists it for the sweep. */
+async function openChannel(w: ReturnType<typeof makeJobWorld>, account: string, channel: string) {
+  await requesterRelaySession({ ...w.deps, relaySessions: queueVendor().vendor }, account, JOB, "account", channel);
+}
+
+/** Moves the clock past a sweep's lag and window, so that the window holds what was done before. */
+const windowLater = (w: ReturnType<typeof makeJobWorld>) => w.advance(RELAY_SWEEP_LAG_MS + RELAY_SWEEP_WINDOW_MS);
+
 const refusal = (p: Promise<unknown>) =>
   p.then(
     () => undefined,
@@ -75,26 +79,31 @@ describe("the relay sweep (coord42)", () => {
     const w = makeJobWorld();
     const honest = await w.requester();
     const looper = await w.requester();
+    await openChannel(w, honest.id, "chan_honest");
+    await openChannel(w, looper.id, "chan_looper");
     const { watch, asked, removed } = fakeWatch({
-      "cocoon-t-r-honest": { owner: honest.id, emptyReceives: HONEST_EMPTY_RECEIVES_PER_MINUTE * WINDOW_MINUTES },
-      "cocoon-t-r-looper": { owner: looper.id, emptyReceives: BOUND + 1 },
+      "q-chan_honest": HONEST_EMPTY_RECEIVES_PER_MINUTE * WINDOW_MINUTES,
+      "q-chan_looper": BOUND + 1,
     });
     const { raised, alerts } = recordedAlerts();
+    windowLater(w);
     // Act
     const report = await sweepRelayChannels(w.deps, watch, alerts);
     // Assess
     const now = w.clock.now();
-    expect(asked).toEqual([[now - RELAY_SWEEP_LAG_MS - RELAY_SWEEP_WINDOW_MS, now - RELAY_SWEEP_LAG_MS]]);
-    expect(report).toEqual({ queues: 2, revoked: [{ queue: "cocoon-t-r-looper", account: looper.id, emptyReceives: BOUND + 1 }] });
-    expect(removed).toEqual(["cocoon-t-r-looper"]);
+    expect(asked).toEqual([
+      { queues: ["q-chan_honest", "q-chan_looper"], from: now - RELAY_SWEEP_LAG_MS - RELAY_SWEEP_WINDOW_MS, to: now - RELAY_SWEEP_LAG_MS },
+    ]);
+    expect(report).toEqual({ queues: 2, revoked: [{ queue: "q-chan_looper", account: looper.id, emptyReceives: BOUND + 1 }], failed: [] });
+    expect(removed).toEqual(["q-chan_looper"]);
     expect(await w.store.get("accounts", relayRevocationKey(looper.id))).toMatchObject({
       until: now + RELAY_REVOKE_MS,
-      queue: "cocoon-t-r-looper",
+      queue: "q-chan_looper",
     });
     expect(await w.store.get("accounts", relayRevocationKey(honest.id))).toBeUndefined();
     expect(raised).toEqual([
       expect.objectContaining({
-        key: "relay.channel-revoked:cocoon-t-r-looper",
+        key: "relay.channel-revoked:q-chan_looper",
         severity: "warning",
         details: expect.objectContaining({ account: looper.id }),
       }),
@@ -105,7 +114,9 @@ describe("the relay sweep (coord42)", () => {
     // Prepare
     const w = makeJobWorld();
     const r = await w.requester();
-    const { watch, removed } = fakeWatch({ "cocoon-t-r-q": { owner: r.id, emptyReceives: BOUND } });
+    await openChannel(w, r.id, "chan_00000000");
+    const { watch, removed } = fakeWatch({ "q-chan_00000000": BOUND });
+    windowLater(w);
     // Act
     const report = await sweepRelayChannels(w.deps, watch, recordedAlerts().alerts);
     // Assess
@@ -121,11 +132,8 @@ describe("the relay sweep (coord42)", () => {
     const { vendor, opened } = queueVendor();
     const deps = { ...w.deps, relaySessions: vendor };
     await requesterRelaySession(deps, r.id, JOB, "account", "chan_00000000");
-    await sweepRelayChannels(
-      w.deps,
-      fakeWatch({ "cocoon-t-r-q": { owner: r.id, emptyReceives: BOUND + 1 } }).watch,
-      recordedAlerts().alerts,
-    );
+    windowLater(w);
+    await sweepRelayChannels(w.deps, fakeWatch({ "q-chan_00000000": BOUND + 1 }).watch, recordedAlerts().alerts);
     // Act
     const renewal = await refusal(requesterRelaySession(deps, r.id, JOB, "account", "chan_00000000"));
     const fresh = await refusal(requesterRelaySession(deps, r.id, JOB, "account", "chan_00000001"));
@@ -137,31 +145,63 @@ describe("the relay sweep (coord42)", () => {
     expect(opened).toEqual(["chan_00000000", "chan_00000002"]);
   });
 
-  it("a queue whose owner cannot be told (an untagged queue of an older deploy) is still deleted and told, and no account is revoked", async () => {
-    // Prepare
+  it("review42 F1: a channel claimed in the window's hour or the hour before is measured, whether or not its queue still exists; one claimed two hours before is not", async () => {
+    // Prepare: three channels of one account, claimed two hours, one hour and no hours before the sweep
     const w = makeJobWorld();
-    const { watch, removed } = fakeWatch({ "cocoon-t-r-0123abcd": { emptyReceives: BOUND * 10 } });
+    const r = await w.requester();
+    w.advance(3_600_000 - (w.clock.now() % 3_600_000) + 60_000); // 1 minute into an hour
+    await openChannel(w, r.id, "chan_old_00");
+    w.advance(3_600_000);
+    await openChannel(w, r.id, "chan_last_hour");
+    w.advance(3_600_000);
+    await openChannel(w, r.id, "chan_this_hour");
+    const { watch, asked } = fakeWatch({});
+    // Act: 30 minutes into the hour, the window is wholly in it
+    w.advance(29 * 60_000);
+    const report = await sweepRelayChannels(w.deps, watch, recordedAlerts().alerts);
+    // Assess: credentials last at most an hour, so the last hour's channel may still be read
+    expect(asked.map((a) => a.queues)).toEqual([["q-chan_last_hour", "q-chan_this_hour"]]);
+    expect(report.queues).toBe(2);
+  });
+
+  it("review42 F5: a queue whose revocation or removal fails is alerted and the sweep goes on to the others", async () => {
+    // Prepare: three loopers; the first's queue cannot be deleted (AccessDenied)
+    const w = makeJobWorld();
+    const [a, b, c] = [await w.requester(), await w.requester(), await w.requester()];
+    await openChannel(w, a.id, "chan_aaaaaaaa");
+    await openChannel(w, b.id, "chan_bbbbbbbb");
+    await openChannel(w, c.id, "chan_cccccccc");
+    const { watch, removed } = fakeWatch({ "q-chan_aaaaaaaa": BOUND + 1, "q-chan_bbbbbbbb": BOUND + 1, "q-chan_cccccccc": BOUND + 1 }, [
+      "q-chan_aaaaaaaa",
+    ]);
     const { raised, alerts } = recordedAlerts();
-    const writes = w.transacts.length;
+    windowLater(w);
     // Act
     const report = await sweepRelayChannels(w.deps, watch, alerts);
     // Assess
-    expect(report.revoked).toEqual([{ queue: "cocoon-t-r-0123abcd", emptyReceives: BOUND * 10 }]);
-    expect(removed).toEqual(["cocoon-t-r-0123abcd"]);
-    expect(w.transacts.length).toBe(writes);
-    expect(raised).toHaveLength(1);
+    expect(report.failed).toEqual([{ queue: "q-chan_aaaaaaaa", account: a.id, error: "could not delete its queue: Error: AccessDenied" }]);
+    expect(report.revoked.map((x) => x.queue).sort()).toEqual(["q-chan_bbbbbbbb", "q-chan_cccccccc"]);
+    expect(removed.sort()).toEqual(["q-chan_bbbbbbbb", "q-chan_cccccccc"]);
+    for (const r of [a, b, c]) expect(await w.store.get("accounts", relayRevocationKey(r.id))).toBeDefined();
+    expect(raised.map((x) => [x.key, x.severity]).sort()).toEqual([
+      ["relay.channel-revoke-failed:q-chan_aaaaaaaa", "critical"],
+      ["relay.channel-revoked:q-chan_bbbbbbbb", "warning"],
+      ["relay.channel-revoked:q-chan_cccccccc", "warning"],
+    ]);
   });
 
   it("an alert that cannot be sent leaves the revocation done (logged, not thrown)", async () => {
     // Prepare
     const w = makeJobWorld();
     const r = await w.requester();
-    const { watch, removed } = fakeWatch({ "cocoon-t-r-q": { owner: r.id, emptyReceives: BOUND + 1 } });
+    await openChannel(w, r.id, "chan_00000000");
+    const { watch, removed } = fakeWatch({ "q-chan_00000000": BOUND + 1 });
+    windowLater(w);
     // Act
     const report = await sweepRelayChannels(w.deps, watch, { raise: () => Promise.reject(new Error("SNS down")) });
     // Assess
     expect(report.revoked).toHaveLength(1);
-    expect(removed).toEqual(["cocoon-t-r-q"]);
+    expect(removed).toEqual(["q-chan_00000000"]);
     expect(await w.store.get("accounts", relayRevocationKey(r.id))).toBeDefined();
   });
 });

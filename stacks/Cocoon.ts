@@ -80,12 +80,12 @@ export type RelayTransport = (typeof RELAY_TRANSPORTS)[number];
 export const RELAY_SQS_WRITER_ACTIONS = ["sqs:SendMessage"];
 export const RELAY_SQS_READER_ACTIONS = ["sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:DeleteQueue"];
 export const RELAY_SQS_ROLE_ACTIONS = [...RELAY_SQS_WRITER_ACTIONS, ...RELAY_SQS_READER_ACTIONS];
-/** The requester-session function's own: create a channel's queue, its attributes and its account's tag (the relay sweep reads it) in the CreateQueue (no SetQueueAttributes: it would let a compromised function give a queue a policy open to anyone). */
+/** The requester-session function's own: create a channel's queue, its attributes and its account's tag (for the operator: relay-sqs.ts RELAY_QUEUE_TAG_ACCOUNT) in the CreateQueue (no SetQueueAttributes: it would let a compromised function give a queue a policy open to anyone). */
 export const RELAY_SQS_CREATE_ACTIONS = ["sqs:CreateQueue", "sqs:TagQueue"];
-/** The relay sweep (functions/schedule/relay-sweep.ts): list the channel queues, read their empty receives… */
-export const RELAY_SWEEP_LIST_ACTIONS = ["sqs:ListQueues", "cloudwatch:GetMetricData"];
-/** …and, on the channel queues only, read a queue's account tag and delete it. */
-export const RELAY_SWEEP_QUEUE_ACTIONS = ["sqs:ListQueueTags", "sqs:DeleteQueue"];
+/** The relay sweep (functions/schedule/relay-sweep.ts): read the channel queues' empty receives (the queues it reads are the table's, not a listing: review42 F1)… */
+export const RELAY_SWEEP_LIST_ACTIONS = ["cloudwatch:GetMetricData"];
+/** …and, on the channel queues only, find a queue's URL and delete it. */
+export const RELAY_SWEEP_QUEUE_ACTIONS = ["sqs:GetQueueUrl", "sqs:DeleteQueue"];
 
 /**
  * The IoT data endpoint as the functions that vend relay sessions take it
@@ -943,7 +943,7 @@ export function Cocoon({ stack, app }: StackContext) {
           permissions: [
             can.writeTable,
             can.publishAlerts,
-            // ListQueues and GetMetricData take no resource narrower than "*" (the queues' names, the metrics' values)
+            // GetMetricData takes no resource narrower than "*" (metrics have no ARN)
             statement(RELAY_SWEEP_LIST_ACTIONS, ["*"]),
             statement(RELAY_SWEEP_QUEUE_ACTIONS, [relayQueues]),
           ],

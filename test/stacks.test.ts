@@ -169,7 +169,7 @@ const ACTIONS: Record<string, string[]> = {
   "functions/schedule/chain-watcher.handler": [...TABLE_RW, "sns:Publish"],
   // issue 12: sends dead-lettered checks back (receive and delete on the DLQ only, send to matching)
   "functions/schedule/redrive.handler": ["sqs:DeleteMessage", "sqs:ReceiveMessage", "sqs:SendMessage"],
-  // coord42: the relay sweep (its revocation item, its alert, the channel queues' metrics, tags and removal)
+  // coord42: the relay sweep (its channel list and revocation items, its alert, the channel queues' metrics and removal)
   "functions/schedule/relay-sweep.handler": [...TABLE_RW, "sns:Publish", ...RELAY_SWEEP_LIST_ACTIONS, ...RELAY_SWEEP_QUEUE_ACTIONS],
   // issue 15
   "functions/http/receipt-proof.handler": ["dynamodb:GetItem", "dynamodb:Query"],
@@ -647,7 +647,7 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
       const actions = [...new Set(statements.flatMap((s) => arr(s.Action)))].sort();
       expect(actions, handler).toEqual([...new Set(ACTIONS[handler])].sort());
       for (const s of statements) {
-        // the one exception: ListQueues and GetMetricData take no narrower resource (coord42, the relay sweep)
+        // the one exception: GetMetricData takes no narrower resource (coord42, the relay sweep)
         const listing =
           handler === "functions/schedule/relay-sweep.handler" && arr(s.Action).every((a) => RELAY_SWEEP_LIST_ACTIONS.includes(a));
         if (!listing) expect(arr(s.Resource), handler).not.toContain("*");
@@ -655,7 +655,7 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     }
   });
 
-  it("coord42: the relay's channel queues are swept every 15 minutes by one function that deletes and reads tags of those queues only, and none is made with the IoT relay", () => {
+  it("coord42: the relay's channel queues are swept every 15 minutes by one function that finds and deletes those queues only (and lists none: review42 F1), and none is made with the IoT relay", () => {
     const sweep = functionsByHandler(prodJson).get("functions/schedule/relay-sweep.handler")!;
     prod.hasResourceProperties("AWS::Events::Rule", {
       ScheduleExpression: "rate(15 minutes)",
@@ -673,6 +673,8 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     for (const a of RELAY_SWEEP_QUEUE_ACTIONS)
       expect(resourcesOf(a), a).toEqual([`arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:cocoon-prod-r-*`]);
     for (const a of RELAY_SWEEP_LIST_ACTIONS) expect(resourcesOf(a), a).toEqual(["*"]);
+    expect(RELAY_SWEEP_LIST_ACTIONS).toEqual(["cloudwatch:GetMetricData"]);
+    expect(resourcesOf("sqs:ListQueues")).toEqual([]);
     expect(functionsByHandler(iotJson).has("functions/schedule/relay-sweep.handler")).toBe(false);
   });
 

@@ -1,15 +1,14 @@
 /**
  * coord42: the relay sweep's view of the SQS channel queues on AWS (relay-channel-watch.ts): the
- * listing under the channel prefix, one GetMetricData (CloudWatch's Query protocol, signed for
- * `monitoring`) per 500 queues and its XML answer, the owner from the queue's tag (or an older
- * queue's readable name), and the removal. SQS is mocked (aws-sdk-client-mock), CloudWatch answered
+ * queue of a channel (the vendor's name), one GetMetricData (CloudWatch's Query protocol, signed
+ * for `monitoring`) per 500 queues and its XML answer, and the removal. SQS is mocked (aws-sdk-client-mock), CloudWatch answered
  * in its documented shape; not tried against AWS.
  */
 import { beforeEach, describe, expect, it } from "vitest";
 import { mockClient } from "aws-sdk-client-mock";
-import { DeleteQueueCommand, ListQueuesCommand, ListQueueTagsCommand, QueueDoesNotExist, SQSClient } from "@aws-sdk/client-sqs";
+import { DeleteQueueCommand, GetQueueUrlCommand, QueueDoesNotExist, SQSClient } from "@aws-sdk/client-sqs";
 import { getMetricDataForm, parseGetMetricData, RelayChannelWatch } from "./relay-channel-watch";
-import { RELAY_QUEUE_TAG_ACCOUNT } from "./relay-sqs";
+import { relayQueueName } from "./relay-sqs";
 
 const REGION = "eu-central-1";
 const PREFIX = "cocoon-prod";
@@ -46,30 +45,25 @@ function watchWith(reply: (form: URLSearchParams) => string) {
 beforeEach(() => sqs.reset());
 
 describe("the relay sweep's watch on AWS (coord42)", () => {
-  it("lists the channel queues by prefix, page by page, and reads each one's NumberOfEmptyReceives in one signed GetMetricData", async () => {
-    // Prepare: two pages of queues; CloudWatch reports one of them (a queue with no data has no values)
+  it("reads each named queue's NumberOfEmptyReceives in one signed GetMetricData, asking SQS nothing (a deleted queue's metrics are CloudWatch's)", async () => {
+    // Prepare: three queues the core names; CloudWatch reports values for two (a queue with no data has none)
     const names = [
       `${PREFIX}-r-${ACCOUNT}-chan_one`,
       `${PREFIX}-r-${ACCOUNT}-chan_two`,
       `${PREFIX}-r-0123456789abcdef0123456789abcdef01234567`,
     ];
-    sqs
-      .on(ListQueuesCommand)
-      .resolvesOnce({ QueueUrls: names.slice(0, 2).map(urlOf), NextToken: "page2" })
-      .resolvesOnce({ QueueUrls: [urlOf(names[2]!)] });
     const { watch, posts } = watchWith(() => answer({ q0: [12, 3], q1: [], q2: [700] }));
     // Act
-    const use = await watch.emptyReceives(Date.UTC(2026, 11, 8, 0, 0), Date.UTC(2026, 11, 8, 0, 5));
+    const use = await watch.emptyReceives(names, Date.UTC(2026, 11, 8, 0, 0), Date.UTC(2026, 11, 8, 0, 5));
     // Assess
-    expect(sqs.commandCalls(ListQueuesCommand).map((c) => c.args[0].input)).toEqual([
-      { QueueNamePrefix: `${PREFIX}-r-`, MaxResults: 1000 },
-      { QueueNamePrefix: `${PREFIX}-r-`, MaxResults: 1000, NextToken: "page2" },
-    ]);
-    expect(use).toEqual([
-      { queue: names[0], emptyReceives: 15 },
-      { queue: names[1], emptyReceives: 0 },
-      { queue: names[2], emptyReceives: 700 },
-    ]);
+    expect(sqs.calls()).toHaveLength(0);
+    expect(use).toEqual(
+      new Map([
+        [names[0], 15],
+        [names[1], 0],
+        [names[2], 700],
+      ]),
+    );
     expect(posts).toHaveLength(1);
     const { url, headers, form } = posts[0]!;
     expect(url).toBe(`https://monitoring.${REGION}.amazonaws.com/`);
@@ -99,7 +93,6 @@ describe("the relay sweep's watch on AWS (coord42)", () => {
   it("at most 500 queries a call, and an answer's NextToken is followed", async () => {
     // Prepare: 501 queues; the first call's answer comes in two pages
     const names = Array.from({ length: 501 }, (_, i) => `${PREFIX}-r-${String(i).padStart(40, "0")}`);
-    sqs.on(ListQueuesCommand).resolves({ QueueUrls: names.map(urlOf) });
     const { watch, posts } = watchWith((form) =>
       form.get("NextToken") === "t&1"
         ? answer({ q499: [5] })
@@ -108,7 +101,7 @@ describe("the relay sweep's watch on AWS (coord42)", () => {
           : answer({ q0: [7] }),
     );
     // Act
-    const use = await watch.emptyReceives(0, 300_000);
+    const use = await watch.emptyReceives(names, 0, 300_000);
     // Assess
     expect(
       posts.map((p) => [
@@ -121,40 +114,34 @@ describe("the relay sweep's watch on AWS (coord42)", () => {
       [true, false, "t&1"],
       [false, false, null],
     ]);
-    expect(use.find((u) => u.queue === names[0])!.emptyReceives).toBe(1);
-    expect(use.find((u) => u.queue === names[499])!.emptyReceives).toBe(5);
-    expect(use.find((u) => u.queue === names[500])!.emptyReceives).toBe(7);
+    expect([use.get(names[0]!), use.get(names[499]!), use.get(names[500]!)]).toEqual([1, 5, 7]);
   });
 
-  it("the owner is the queue's account tag; an untagged queue of an older deploy, its readable name's account; a hashed one, unknown", async () => {
+  it("a channel's queue is the one the vendor made for it: readable, or hashed where the name would not fit", () => {
     // Prepare
-    const tagged = `${PREFIX}-r-0123456789abcdef0123456789abcdef01234567`;
-    const readable = `${PREFIX}-r-${ACCOUNT}-chan_one`;
-    const hashed = `${PREFIX}-r-89abcdef0123456789abcdef0123456789abcdef`;
-    sqs.on(ListQueuesCommand).resolves({ QueueUrls: [tagged, readable, hashed].map(urlOf) });
-    sqs.on(ListQueueTagsCommand, { QueueUrl: urlOf(tagged) }).resolves({ Tags: { [RELAY_QUEUE_TAG_ACCOUNT]: ACCOUNT } });
-    sqs.on(ListQueueTagsCommand, { QueueUrl: urlOf(readable) }).resolves({});
-    sqs.on(ListQueueTagsCommand, { QueueUrl: urlOf(hashed) }).resolves({ Tags: {} });
     const { watch } = watchWith(() => answer({}));
-    await watch.emptyReceives(0, 300_000);
+    const long = "c".repeat(24);
     // Act
-    const owners = await Promise.all([tagged, readable, hashed].map((q) => watch.ownerOf(q)));
+    const queues = [watch.queueOf(ACCOUNT, "chan_one"), watch.queueOf(ACCOUNT, long)];
     // Assess
-    expect(owners).toEqual([ACCOUNT, ACCOUNT, undefined]);
+    expect(queues).toEqual([`${PREFIX}-r-${ACCOUNT}-chan_one`, relayQueueName(PREFIX, ACCOUNT, long)]);
+    expect(queues[1]).toMatch(new RegExp(`^${PREFIX}-r-[0-9a-f]{40}$`));
   });
 
-  it("removes a listed queue by its URL; one gone already is no error, any other failure is", async () => {
+  it("removes a queue by the URL SQS gives its name; one gone already (before or after the lookup) is no error, any other failure is", async () => {
     // Prepare
+    const deleted = `${PREFIX}-r-${ACCOUNT}-chan_deleted`;
     const gone = `${PREFIX}-r-${ACCOUNT}-chan_gone`;
     const here = `${PREFIX}-r-${ACCOUNT}-chan_here`;
     const broken = `${PREFIX}-r-${ACCOUNT}-chan_fail`;
-    sqs.on(ListQueuesCommand).resolves({ QueueUrls: [gone, here, broken].map(urlOf) });
+    sqs.on(GetQueueUrlCommand).callsFake((input: { QueueName: string }) => ({ QueueUrl: urlOf(input.QueueName) }));
+    sqs.on(GetQueueUrlCommand, { QueueName: deleted }).rejects(new QueueDoesNotExist({ message: "gone", $metadata: {} }));
     sqs.on(DeleteQueueCommand, { QueueUrl: urlOf(gone) }).rejects(new QueueDoesNotExist({ message: "gone", $metadata: {} }));
     sqs.on(DeleteQueueCommand, { QueueUrl: urlOf(here) }).resolves({});
     sqs.on(DeleteQueueCommand, { QueueUrl: urlOf(broken) }).rejects(new Error("throttled"));
     const { watch } = watchWith(() => answer({}));
-    await watch.emptyReceives(0, 300_000);
     // Act
+    await watch.remove(deleted);
     await watch.remove(gone);
     await watch.remove(here);
     const failed = await watch.remove(broken).catch((e: unknown) => e);
@@ -165,7 +152,6 @@ describe("the relay sweep's watch on AWS (coord42)", () => {
 
   it("a CloudWatch refusal fails the sweep (Lambda's Errors count it), naming the status", async () => {
     // Prepare
-    sqs.on(ListQueuesCommand).resolves({ QueueUrls: [urlOf(`${PREFIX}-r-${ACCOUNT}-chan_one`)] });
     const watch = new RelayChannelWatch({
       sqs: new SQSClient({ region: REGION, credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" } }),
       region: REGION,
@@ -173,7 +159,7 @@ describe("the relay sweep's watch on AWS (coord42)", () => {
       post: () => Promise.resolve({ status: 403, text: "<ErrorResponse><Error><Code>AccessDenied</Code></Error></ErrorResponse>" }),
     });
     // Act
-    const e = await watch.emptyReceives(0, 300_000).catch((x: unknown) => x);
+    const e = await watch.emptyReceives([`${PREFIX}-r-${ACCOUNT}-chan_one`], 0, 300_000).catch((x: unknown) => x);
     // Assess
     expect(String(e)).toMatch(/GetMetricData answered 403.*AccessDenied/);
   });
@@ -186,5 +172,25 @@ describe("the relay sweep's watch on AWS (coord42)", () => {
         ["q7", 0],
       ]),
     });
+  });
+
+  it("review42 F5: each result is read on its own, its elements in any order (Values before Id) and nested members not taken for results", () => {
+    // Prepare: q0's Values come before its Id; q1's in the usual order; q2 has no values at all
+    const xml =
+      "<GetMetricDataResponse><GetMetricDataResult><MetricDataResults>" +
+      "<member><Values><member>4.0</member><member>6.0</member></Values><Timestamps><member>t</member><member>t</member></Timestamps><Id>q0</Id></member>" +
+      "<member><Id>q1</Id><Values><member>2.0</member></Values></member>" +
+      "<member><StatusCode>Complete</StatusCode><Id>q2</Id></member>" +
+      "</MetricDataResults><Messages/></GetMetricDataResult></GetMetricDataResponse>";
+    // Act
+    const { sums } = parseGetMetricData(xml);
+    // Assess
+    expect(sums).toEqual(
+      new Map([
+        ["q0", 10],
+        ["q1", 2],
+        ["q2", 0],
+      ]),
+    );
   });
 });

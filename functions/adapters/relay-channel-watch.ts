@@ -1,25 +1,24 @@
 /**
  * The relay sweep's view of the SQS channel queues on AWS (core/relay-sweep.ts ChannelQueueWatch):
  *
- * - the queues: ListQueues with the channel queues' name prefix (`<prefix>-r-`), 1,000 a page;
+ * - the queues: the core names them (its SweptChannel items, one per channel the session route
+ *   vended credentials for); the name is relay-sqs.ts relayQueueName, as the vendor made it. Not
+ *   ListQueues: a queue its requester deleted is not listed, and was still read (review42 F1);
  * - their empty receives: CloudWatch GetMetricData, `AWS/SQS` `NumberOfEmptyReceives` by
- *   `QueueName`, one query per queue (500 a call), the window's Sum. Sent over CloudWatch's Query
- *   protocol (a form POST, an XML answer) signed with the SQS client's own credentials and hash
- *   (@smithy/signature-v4, service `monitoring`): the repository holds no CloudWatch client, and
- *   one call a sweep does not need one. CloudWatch bills $0.01 per 1,000 metrics requested: a
- *   channel queue costs $0.00004 an hour of sweeps at rate(15 minutes);
- * - the owner: the queue's tags (ListQueueTags), which its creation gave it (relay-sqs.ts
- *   RELAY_QUEUE_TAG_ACCOUNT); a queue of an older deploy, untagged, by its readable name where it
- *   has one (`<prefix>-r-<43-character account>-<channel>`), else unknown;
- * - the removal: DeleteQueue (a queue gone already is no error).
+ *   `QueueName`, one query per queue (500 a call), the window's Sum. CloudWatch keeps a deleted
+ *   queue's metrics (15 days), so a deleted queue is measured as a live one. Sent over
+ *   CloudWatch's Query protocol (a form POST, an XML answer) signed with the SQS client's own
+ *   credentials and hash (@smithy/signature-v4, service `monitoring`): the repository holds no
+ *   CloudWatch client, and one call a sweep does not need one. CloudWatch bills $0.01 per 1,000
+ *   metrics requested;
+ * - the removal: GetQueueUrl then DeleteQueue (a queue gone already is no error).
  *
  * Not tried against AWS here: the adapter's requests and the answer's parsing are tested against
  * their documented shapes (relay-channel-watch.test.ts).
  */
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { ChannelQueueWatch } from "../../core/relay-sweep";
-import { AccountId } from "../../events/common";
-import { RELAY_QUEUE_TAG_ACCOUNT } from "./relay-sqs";
+import { relayQueueName } from "./relay-sqs";
 
 /** GetMetricData takes at most 500 queries a call. */
 const QUERIES_PER_CALL = 500;
@@ -67,16 +66,31 @@ const unescapeXml = (s: string) =>
     .replace(/&apos;/g, "'")
     .replace(/&amp;/g, "&");
 
+/** The contents of each outermost `<member>` of `xml` (members nest: a result's Values are members too). */
+function topMembers(xml: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (const m of xml.matchAll(/<(\/?)member>/g)) {
+    if (m[1] === "") {
+      if (depth++ === 0) start = m.index + m[0].length;
+    } else if (--depth === 0) out.push(xml.slice(start, m.index));
+  }
+  return out;
+}
+
 /**
  * A GetMetricData answer (Query protocol, XML): each result's Id with the sum of its Values, and
- * the NextToken. The results' members hold no Id but their own, so each `<Id>` starts one result.
+ * the NextToken. Each result (an outermost member of MetricDataResults) is read on its own, its
+ * elements in any order (review42 F5).
  */
 export function parseGetMetricData(xml: string): { sums: Map<string, number>; nextToken?: string } {
   const results = /<MetricDataResults>([\s\S]*)<\/MetricDataResults>/.exec(xml)?.[1] ?? "";
   const sums = new Map<string, number>();
-  for (const part of results.split("<Id>").slice(1)) {
-    const id = part.slice(0, part.indexOf("</Id>"));
-    const values = /<Values>([\s\S]*?)<\/Values>/.exec(part)?.[1] ?? "";
+  for (const result of topMembers(results)) {
+    const id = /<Id>([^<]*)<\/Id>/.exec(result)?.[1];
+    if (id === undefined) continue;
+    const values = /<Values>([\s\S]*?)<\/Values>/.exec(result)?.[1] ?? "";
     let sum = 0;
     for (const m of values.matchAll(/<member>\s*([^<]*?)\s*<\/member>/g)) sum += Number(m[1]);
     sums.set(id, (sums.get(id) ?? 0) + sum);
@@ -88,31 +102,11 @@ export function parseGetMetricData(xml: string): { sums: Map<string, number>; ne
 export class RelayChannelWatch implements ChannelQueueWatch {
   constructor(private readonly o: RelayChannelWatchOptions) {}
 
-  private get namePrefix() {
-    return `${this.o.prefix}-r-`;
+  queueOf(account: string, channel: string): string {
+    return relayQueueName(this.o.prefix, account, channel);
   }
 
-  private async queueUrls(): Promise<string[]> {
-    const { ListQueuesCommand } = await import("@aws-sdk/client-sqs");
-    const urls: string[] = [];
-    let token: string | undefined;
-    do {
-      const r = await this.o.sqs.send(
-        new ListQueuesCommand({ QueueNamePrefix: this.namePrefix, MaxResults: 1000, ...(token ? { NextToken: token } : {}) }),
-      );
-      urls.push(...(r.QueueUrls ?? []));
-      token = r.NextToken;
-    } while (token);
-    return urls;
-  }
-
-  /** The URL of each queue seen by the last listing, by name (ownerOf and remove take names). */
-  private readonly urls = new Map<string, string>();
-
-  async emptyReceives(fromMs: number, toMs: number) {
-    this.urls.clear();
-    for (const url of await this.queueUrls()) this.urls.set(url.slice(url.lastIndexOf("/") + 1), url);
-    const names = [...this.urls.keys()];
+  async emptyReceives(names: string[], fromMs: number, toMs: number): Promise<Map<string, number>> {
     const sums = new Map<string, number>();
     for (let i = 0; i < names.length; i += QUERIES_PER_CALL) {
       const batch = names.slice(i, i + QUERIES_PER_CALL);
@@ -126,29 +120,14 @@ export class RelayChannelWatch implements ChannelQueueWatch {
         token = r.nextToken;
       } while (token);
     }
-    return names.map((queue) => ({ queue, emptyReceives: sums.get(queue) ?? 0 }));
-  }
-
-  async ownerOf(queue: string): Promise<string | undefined> {
-    const { ListQueueTagsCommand } = await import("@aws-sdk/client-sqs");
-    const url = this.urls.get(queue);
-    if (url) {
-      const { Tags } = await this.o.sqs.send(new ListQueueTagsCommand({ QueueUrl: url }));
-      const tagged = Tags?.[RELAY_QUEUE_TAG_ACCOUNT];
-      if (tagged) return tagged;
-    }
-    // an older deploy's queue: its readable name (relay-sqs.ts relayQueueName) names the account
-    const rest = queue.startsWith(this.namePrefix) ? queue.slice(this.namePrefix.length) : "";
-    const account = rest.slice(0, 43);
-    return rest.length > 44 && rest[43] === "-" && AccountId.safeParse(account).success ? account : undefined;
+    return sums;
   }
 
   async remove(queue: string): Promise<void> {
-    const url = this.urls.get(queue);
-    if (!url) return;
-    const { DeleteQueueCommand } = await import("@aws-sdk/client-sqs");
+    const { DeleteQueueCommand, GetQueueUrlCommand } = await import("@aws-sdk/client-sqs");
     try {
-      await this.o.sqs.send(new DeleteQueueCommand({ QueueUrl: url }));
+      const { QueueUrl } = await this.o.sqs.send(new GetQueueUrlCommand({ QueueName: queue }));
+      if (QueueUrl) await this.o.sqs.send(new DeleteQueueCommand({ QueueUrl }));
     } catch (e) {
       if (!/QueueDoesNotExist|NonExistentQueue/.test(errName(e))) throw e;
     }

@@ -55,8 +55,9 @@ export const SQS_RELAY_CREATE_ACTIONS = ["sqs:CreateQueue", "sqs:TagQueue"] as c
 
 /**
  * The tag naming a channel queue's account, given at its creation (CreateQueue's tags need
- * sqs:TagQueue): the relay sweep (relay-channel-watch.ts, core/relay-sweep.ts) revokes the
- * account of a queue read in a loop, and a hashed queue name does not name it.
+ * sqs:TagQueue): an operator looking at a hashed queue name in the console or the bill sees whose
+ * it is. The relay sweep does not read it (a queue its requester deleted has no tags to read,
+ * review42 F1): it knows each queue's account from the claim's SweptChannel item (core/relay-sweep.ts).
  */
 export const RELAY_QUEUE_TAG_ACCOUNT = "cocoon:account";
 

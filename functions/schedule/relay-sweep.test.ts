@@ -4,7 +4,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { makeJobWorld } from "../../core/jobs/testing";
-import { MAX_EMPTY_RECEIVES_PER_MINUTE, RELAY_SWEEP_WINDOW_MS, relayRevocationKey, type ChannelQueueWatch } from "../../core/relay-sweep";
+import {
+  MAX_EMPTY_RECEIVES_PER_MINUTE,
+  RELAY_SWEEP_WINDOW_MS,
+  relayRevocationKey,
+  sweptChannelItem,
+  type ChannelQueueWatch,
+} from "../../core/relay-sweep";
 import { makeRelaySweepHandler, relaySweepDepsFromEnv } from "./relay-sweep";
 
 describe("the relay sweep's function (coord42)", () => {
@@ -12,14 +18,17 @@ describe("the relay sweep's function (coord42)", () => {
     // Prepare
     const w = makeJobWorld();
     const r = await w.requester();
+    // a channel claimed in the hour before the sweep's window (which ends RELAY_SWEEP_LAG_MS before now)
+    const hour = Math.floor(w.clock.now() / 3_600_000) - 1;
+    await w.store.transact([{ op: "put", table: "accounts", item: sweptChannelItem(r.id, "chan_00000000", hour) }]);
     const removed: string[] = [];
     let listings = 0;
     const watch: ChannelQueueWatch = {
+      queueOf: () => "q",
       emptyReceives: () => (
         listings++,
-        Promise.resolve([{ queue: "q", emptyReceives: (MAX_EMPTY_RECEIVES_PER_MINUTE * RELAY_SWEEP_WINDOW_MS) / 60_000 + 1 }])
+        Promise.resolve(new Map([["q", (MAX_EMPTY_RECEIVES_PER_MINUTE * RELAY_SWEEP_WINDOW_MS) / 60_000 + 1]]))
       ),
-      ownerOf: () => Promise.resolve(r.id),
       remove: (q) => (removed.push(q), Promise.resolve()),
     };
     let built = 0;
