@@ -190,7 +190,7 @@ function settingFlags(cmd: Command): Command {
     )
     .option(
       "--engine-timeouts-before-down <n>",
-      "this many jobs in a row the engine leaves unanswered (light prompts, nothing produced meanwhile) take the worker off the candidate lists (default 3)",
+      "this many job timeouts in a row, each confirmed by a one-token canary the engine left unanswered with nothing else running, take the worker off the candidate lists (default 3)",
       positiveInt,
     );
 }

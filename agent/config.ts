@@ -216,7 +216,7 @@ export const AgentConfig = z
       .default(30_000),
     /**
      * This many jobs in a row the engine leaves unanswered (engine_timeout) take the worker off the candidate lists;
-     * only timeouts no requester's work explains count (light prompts, nothing produced meanwhile: agent/engine-work.ts).
+     * each counts only once a one-token canary, sent with nothing else on the engine, went unanswered (agent/runtime.ts checkHung).
      */
     engineTimeoutsBeforeDown: z.number().int().min(1, "must be at least 1").max(100, "must be at most 100").default(3),
     /** tdx: the PCCS (or Intel's PCS) the quote's collateral is fetched from (agent/collateral.ts); absent: Intel's PCS */

@@ -3,7 +3,8 @@
  * longer take a worker off the lists. `timeoutsBeforeDown` jobs in a row that the engine left
  * unanswered took it down whatever its probe said, so three jobs with huge prompts on a slow card
  * (a long prefill), or long generations ahead of a job that then waited at the engine, did. Now a
- * timeout counts toward that run only when nothing but a hung engine explains it (./engine-work.ts).
+ * timeout counts toward that run only when a canary confirms it (runtime.ts checkHung: canary42;
+ * agent/runtime-canary42.test.ts has the rest).
  * Stand-in engines on 127.0.0.1 answer as llama-server does: GET /health from its HTTP thread.
  * And a first start whose evidence the coordinator refuses (403 attestation_*) waits it out, as a
  * later refusal does, where it exited; any other 403 still ends the start.
@@ -17,7 +18,7 @@ import { API, ApiClient, ApiError } from "../api-client/api";
 import { startNetwork } from "../local/network";
 import { agentLogTo, MODEL, pollUntil } from "../test/helpers";
 import { makeAttester } from "./attest";
-import { EngineWork, LIGHT_PROMPT_BYTES, promptBytes } from "./engine-work";
+import { EngineWork } from "./engine-work";
 import { createOpenAiEngine } from "./engines/openai-http";
 import { chatAnswer, json, modelList, type StandIn, standIn } from "./engines/stand-in-testing";
 import { openableJob, slowEngine } from "./job-testing";
@@ -44,8 +45,8 @@ afterEach(async () => {
   vi.restoreAllMocks();
 });
 
-/** A prompt past LIGHT_PROMPT_BYTES: a requester's huge one. */
-const HUGE = "x".repeat(LIGHT_PROMPT_BYTES + 1024);
+/** A requester's huge prompt (17 KiB). */
+const HUGE = "x".repeat(17 * 1024);
 const isHuge = (body: unknown) => JSON.stringify(body ?? "").includes(HUGE);
 
 async function server(handler: Parameters<typeof standIn>[0]): Promise<StandIn> {
@@ -83,7 +84,7 @@ function intercept(client: ApiClient, path: string, answer: unknown) {
 /**
  * Factory: a dev agent on the OpenAI-compatible adapter pointed at `engineUrl` (jobs time out after
  * 300 ms, probes after 200 ms); its result posts and heartbeats recorded, not sent. `job(huge)`
- * hands it a chat job, its prompt past LIGHT_PROMPT_BYTES when `huge`.
+ * hands it a chat job, its prompt HUGE when `huge`.
  */
 async function agentOn(engineUrl: string, o: Partial<AgentOptions> = {}) {
   const net = await startNetwork({ chain: false });
@@ -218,43 +219,24 @@ describe("agent runtime: engine timeouts a requester can provoke do not take the
   });
 });
 
-describe("EngineWork: which timeouts read as a hung engine", () => {
-  it("a light call with nothing from the engine meanwhile reads as hung; a heavy one, or one beside output or heavy work, does not", () => {
-    const light = promptBytes({ model: MODEL, maxTokens: 1, messages: [{ role: "user", content: "x" }] });
-    const heavy = promptBytes({ model: MODEL, maxTokens: 1, prompt: HUGE });
-    expect(light).toBeLessThan(LIGHT_PROMPT_BYTES);
-    expect(heavy).toBeGreaterThan(LIGHT_PROMPT_BYTES);
-
+describe("EngineWork: the engine calls the canary waits out", () => {
+  it("idle() answers at once with no call under way, when the last ends, or false at its bound; began counts every call", async () => {
     const w = new EngineWork();
-    const alone = w.begin(light);
-    expect(alone.readsAsHung()).toBe(true);
-    alone.end();
-    expect(w.begin(heavy).readsAsHung()).toBe(false);
-
-    const quiet = new EngineWork();
-    const a = quiet.begin(light);
-    const b = quiet.begin(light);
-    b.output(); // another call streamed: the engine is alive
-    expect(a.readsAsHung()).toBe(false);
-
-    const busy = new EngineWork();
-    const under = busy.begin(heavy);
-    const after = busy.begin(light); // began behind a heavy prefill under way
-    expect(after.readsAsHung()).toBe(false);
-    under.end();
-    const later = busy.begin(light);
-    expect(later.readsAsHung()).toBe(true);
-    const early = new EngineWork();
-    const first = early.begin(light);
-    early.begin(heavy); // a heavy prefill asked while it waited
-    expect(first.readsAsHung()).toBe(false);
-    expect(busy.running).toBe(2);
-  });
-
-  it("an embedding batch and a completion count their inputs' bytes", () => {
-    expect(promptBytes({ model: MODEL, input: ["ab", "ĉ"] })).toBe(4);
-    expect(promptBytes({ model: MODEL, input: [[1, 2, 3]] })).toBe(3);
-    expect(promptBytes({ model: MODEL, maxTokens: 1, prompt: "abc" })).toBe(3);
+    expect(await w.idle(10)).toBe(true);
+    const a = w.begin();
+    const b = w.begin();
+    expect(w.began).toBe(2);
+    const waited = w.idle(5_000);
+    a();
+    a(); // a second end of the same call changes nothing
+    expect(w.running).toBe(1);
+    b();
+    expect(await waited).toBe(true);
+    const c = w.begin();
+    expect(await w.idle(20)).toBe(false); // still under way at the bound
+    c();
+    expect(w.running).toBe(0);
+    expect(w.began).toBe(3);
   });
 });
 

@@ -104,7 +104,11 @@ async function agentOn(engineUrl: string, o: Partial<AgentOptions> = {}) {
 }
 
 const state = (a: RunningAgent) => a.metrics.status.state;
-const chats = (s: StandIn) => s.seen.filter((l) => l === "POST /v1/chat/completions").length;
+/** The agent's one-token canary after a job's timeout (runtime.ts checkHung): its two-byte prompt. */
+const isCanary = (body: unknown) => JSON.stringify(body ?? "").includes('"content":"ok"');
+/** Jobs' chats the engine was sent (canaries left out). */
+const chats = (s: StandIn) => s.seen.filter((l, i) => l === "POST /v1/chat/completions" && !isCanary(s.bodies[i])).length;
+const canaries = (s: StandIn) => s.bodies.filter(isCanary).length;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ------------------------------------------------------------------------- tests
@@ -342,13 +346,14 @@ describe("agent runtime: a busy engine at capacity > 1 is not a dead one", () =>
     const llama = await busyLlama(() => true);
     const { a, beats, job } = await agentOn(llama.url, { capacity: 2, engineHealth: { everyMs: 60_000, timeoutsBeforeDown: 2 } });
 
-    // Act
-    job();
-    job();
-    await pollUntil("the offline heartbeat", () => (beats.some((b) => b.offline) ? true : undefined), 5_000);
+    // Act: two rounds of two jobs; each round's timeouts are judged by one canary, left unanswered
+    for (let i = 0; i < 4; i++) job();
+    // room for a loaded host: two rounds of job timeouts, each waited out before its canary
+    await pollUntil("the offline heartbeat", () => (beats.some((b) => b.offline) ? true : undefined), 15_000);
 
     // Assess
-    expect(chats(llama)).toBe(2);
+    expect(chats(llama)).toBe(4);
+    expect(canaries(llama)).toBe(2);
     expect(["engine_down", "serving"]).toContain(state(a)); // down, or back once the probe (now answered) found it
   });
 });

@@ -24,7 +24,7 @@ import {
   type EngineRequest,
   isKeyRefusal,
 } from "./engines/engine";
-import { type EngineCall, EngineWork, promptBytes } from "./engine-work";
+import { EngineWork } from "./engine-work";
 import { backoff, type Backoff, type BackoffOptions, interruptibleSleep, sleepUnlessAborted, unlessAborted } from "./backoff";
 import { executeJob, failureReport, LongestLifeReached, type AgentLog, type AgentStats } from "./execute";
 import { type AgentMetrics, createAgentMetrics, type JobOutcome } from "./metrics";
@@ -108,10 +108,11 @@ export interface AgentOptions {
    * with a health check (engine.health: one GET /health of a few bytes) is probed this often, on
    * the housekeeping tick, so an engine that died between jobs leaves the candidate lists before a
    * paid job finds it. `timeoutsBeforeDown` (default 3): that many jobs in a row the engine left
-   * unanswered (engine_timeout) take the worker off the lists even when its probe answers; only
-   * timeouts that no other work explains count (./engine-work.ts: light prompts, nothing produced).
+   * unanswered (engine_timeout) take the worker off the lists even when its probe answers, each
+   * confirmed by a canary: a one-token call sent once no other engine call runs (new jobs wait
+   * meanwhile), left unanswered `canaryTimeoutMs` (default 30 s) or its adapter's timeout.
    */
-  engineHealth?: { everyMs?: number; timeoutsBeforeDown?: number };
+  engineHealth?: { everyMs?: number; timeoutsBeforeDown?: number; canaryTimeoutMs?: number };
   /**
    * A stop asked before the agent is up (SIGTERM while it registers or waits out a down API):
    * the registration is given up at once (its requests aborted, its backoff cut short), nothing
@@ -158,6 +159,12 @@ const ENGINE_DOWN = new Set(["engine_unavailable", "engine_crashed"]);
 
 /** Engine errors that prove the engine answered (it refused or garbled this request): it is not hung. */
 const ENGINE_ANSWERED = new Set(["engine_rejected", "model_not_served", "engine_bad_response"]);
+/**
+ * The longest a canary waits for the engine calls under way to end (checkHung): they end by their
+ * own timeouts (the adapters' 120 s), so this only bounds the pause of new jobs on an engine
+ * adapter with none. Past it the canary is not sent and the timeout is not counted.
+ */
+const CANARY_IDLE_WAIT_MS = 150_000;
 
 export interface RunningAgent {
   workerId: string;
@@ -608,12 +615,10 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   };
   let nextHealthAt = now() + healthEveryMs;
   /**
-   * Jobs in a row the engine left unanswered (engine_timeout) where nothing but a hung engine
-   * explains it (EngineCall.readsAsHung: agent42). An engine that takes connections but never
-   * answers failed each paid job after the full engine timeout (120 s) and was never marked down;
-   * from `timeoutsBeforeDown` on it is, whatever its probe says, and it stays one timeout from down
-   * (its probe backing off) until it answers a job again. A timeout with heavy prompts asked of
-   * the engine meanwhile, or while it produced for another call, is no step of that run.
+   * Job timeouts in a row (engine_timeout) that a canary confirmed (checkHung: canary42). An engine
+   * that takes connections but never answers failed each paid job after the full engine timeout
+   * (120 s) and was never marked down; from `timeoutsBeforeDown` on it is, whatever its probe says,
+   * and it stays one timeout from down (its probe backing off) until it answers a job again.
    */
   const timeoutsBeforeDown = Math.max(1, o.engineHealth?.timeoutsBeforeDown ?? 3);
   let timeouts = 0;
@@ -679,14 +684,76 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
    * taken down by its run of job timeouts (timeoutsBeforeDown), as it is whatever the probe says.
    */
   const busyNotDead = (pe: unknown) => pe instanceof EngineError && pe.code === "engine_timeout" && engineCalls.running > 0;
-  const engineFailed = (e: unknown, call: EngineCall) => {
+  /**
+   * canary42: whether a job's timeout is a step of the run that takes the engine down. A requester
+   * can make any job time out on an honest engine (a huge prompt's prefill, a huge json_schema or
+   * many images, a long generation asked whole: none of which the agent can weigh from outside),
+   * and ordinary load hides a hung engine from any reading of the work under way (review42). So the
+   * engine is asked: once no other engine call runs (new jobs wait: `canaryWanted`; the calls
+   * under way end, at the latest by their own timeouts, which abort them), a one-token call with a
+   * two-byte prompt. Answered: busy, not hung, and the run is over. Unanswered within
+   * `canaryTimeoutMs` with nothing else on the engine: the timeout counts (a run rather than down
+   * at once: a server that finishes an aborted generation before it takes the next one, as some
+   * do with calls asked whole, may leave one canary waiting behind a requester's last job; three
+   * in a row, none answered between them, it cannot). The timeouts met while one is pending are
+   * judged by it; no other call may begin while it is out (that spoils the verdict: uncounted).
+   */
+  const canaryMs = Math.max(1, o.engineHealth?.canaryTimeoutMs ?? 30_000);
+  /** New jobs wait while a canary is wanted: it goes out once the engine calls under way have ended. */
+  let canaryWanted = false;
+  /** Aborts the canary out when the agent stops (a drain lets it end: the jobs that wait for it are run). */
+  const canaryStop = new AbortController();
+  const checkHung = (e: EngineError, req: { model: string } | EngineEmbedRequest) => {
+    if (canaryWanted) return;
+    canaryWanted = true;
+    log.info("engine timed out on a job: new jobs wait for a one-token canary once its other calls end", {
+      running: engineCalls.running,
+    });
+    // tracked: a drain waits for it and then runs the jobs that waited for it (a stop aborts it)
+    track(
+      (async () => {
+        // the calls under way end by their own timeouts (the adapters': 120 s); this bounds the wait on any other
+        if (!(await engineCalls.idle(CANARY_IDLE_WAIT_MS))) {
+          log.warn("engine calls still running long after a job's timeout: the canary is not sent, the timeout not counted", {
+            running: engineCalls.running,
+          });
+          return;
+        }
+        if (engineDown || stopped) return;
+        const began = engineCalls.began;
+        const limit = AbortSignal.any([canaryStop.signal, AbortSignal.timeout(canaryMs)]);
+        let answered: boolean;
+        try {
+          if ("input" in req && o.engine.embed) await o.engine.embed({ model: req.model, input: ["ok"], signal: limit });
+          else await o.engine.generate({ model: req.model, messages: [{ role: "user", content: "ok" }], maxTokens: 1, signal: limit });
+          answered = true;
+        } catch (ce) {
+          // refused as a request (a model that cannot chat, a 400): the engine answered all the same
+          answered = ce instanceof EngineError && ENGINE_ANSWERED.has(ce.code);
+        }
+        if (stopped || engineDown) return;
+        if (answered) {
+          log.info("engine answered the canary: busy, not hung; still serving");
+          return engineAnswered();
+        }
+        if (engineCalls.began !== began) return log.warn("an engine call began beside the canary: the timeout is not counted");
+        ++timeouts;
+        log.warn("engine left the canary unanswered with nothing else running", { timeouts, timeoutsBeforeDown, canaryMs });
+        if (timeouts >= timeoutsBeforeDown) engineIsDown(e);
+      })().finally(() => {
+        canaryWanted = false;
+        pump(); // the jobs that waited start
+      }),
+    );
+  };
+  const engineFailed = (e: unknown, req: { model: string } | EngineEmbedRequest) => {
     if (!(e instanceof EngineError)) return;
     if (ENGINE_ANSWERED.has(e.code)) return engineAnswered();
     if (engineDown) return;
     if (e.code === "engine_timeout") {
-      // A requester can make jobs slow (huge prompts, long generations ahead of them): such a
-      // timeout is confirmed by a probe; a run of those nothing else explains is not waited out.
-      if (call.readsAsHung() && ++timeouts >= timeoutsBeforeDown) return engineIsDown(e);
+      // hung or only busy: the canary says (a run of its verdicts takes the engine down); a probe
+      // that fails with no other call running (vLLM's /health hangs with its engine) at once
+      checkHung(e, req);
     } else if (!ENGINE_DOWN.has(e.code)) return;
     const status = e.details?.status;
     // A refused key (401, 403) is no request's doing, and the probe may not use the key (vLLM's /health): down at once.
@@ -715,17 +782,16 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       if (engineDown)
         throw new EngineError("engine_unavailable", "the engine is down; the agent waits for it to come back", { engine: o.engine.name });
       const t0 = performance.now();
-      const call = engineCalls.begin(promptBytes(req));
+      const end = engineCalls.begin();
       try {
         const r = await o.engine.generate(req);
-        call.output();
         engineAnswered();
         return r;
       } catch (e) {
-        engineFailed(e, call);
+        engineFailed(e, req);
         throw e;
       } finally {
-        call.end();
+        end();
         metrics.engineCall((performance.now() - t0) / 1000);
       }
     },
@@ -1262,7 +1328,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   /** Starts waiting jobs while slots are free; a stopped agent gives them back instead. */
   const pump = () => {
     for (const [key, w] of waiting) {
-      if (!stopped && inFlight >= capacity) break;
+      if (!stopped && (inFlight >= capacity || canaryWanted)) break;
       waiting.delete(key);
       clearTimeout(w.letGo);
       if (stopped) {
@@ -1408,6 +1474,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     metrics,
     async stop() {
       stopped = true;
+      canaryStop.abort();
       api.halted = true;
       pollSleep.wake();
       tickSleep.wake();
@@ -1435,7 +1502,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
 function guardedExtras(
   inner: Engine,
   isDown: () => boolean,
-  onError: (e: unknown, call: EngineCall) => void,
+  onError: (e: unknown, req: EngineRequest | EngineCompletionRequest | EngineEmbedRequest) => void,
   timed: (seconds: number) => void,
   onAnswer: () => void,
   calls: EngineWork,
@@ -1447,17 +1514,16 @@ function guardedExtras(
     async (a: A): Promise<R> => {
       if (isDown()) throw down();
       const t0 = performance.now();
-      const c = calls.begin(promptBytes(a));
+      const end = calls.begin();
       try {
         const r = await f(a);
-        c.output();
         onAnswer();
         return r;
       } catch (e) {
-        onError(e, c);
+        onError(e, a);
         throw e;
       } finally {
-        c.end();
+        end();
         timed((performance.now() - t0) / 1000);
       }
     };
@@ -1465,18 +1531,15 @@ function guardedExtras(
     async function* (a: A): AsyncGenerator<E> {
       if (isDown()) throw down();
       const t0 = performance.now();
-      const c = calls.begin(promptBytes(a));
+      const end = calls.begin();
       try {
-        for await (const ev of f(a)) {
-          c.output();
-          yield ev;
-        }
+        for await (const ev of f(a)) yield ev;
         onAnswer();
       } catch (e) {
-        onError(e, c);
+        onError(e, a);
         throw e;
       } finally {
-        c.end();
+        end();
         timed((performance.now() - t0) / 1000);
       }
     };
