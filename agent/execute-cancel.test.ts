@@ -167,6 +167,44 @@ describe("executeJob: a job cancelled while the engine generates", () => {
     expect(r.warnings).toContain("the engine did not count a cancelled job's prompt: billed 0 prompt tokens for it");
   }, 15_000);
 
+  it("tokenize42: an engine that counts prompts without running them (countPromptTokens) is asked that, not the request again: a prefill past the lease's rest is billed", async () => {
+    // Prepare: the re-ask would hang (a prefill longer than what is left of the lease); the tokenizer counts 11
+    const engine = slowEngine({ everyMs: 10 });
+    engine.generate = (req) => {
+      engine.asks.push(req);
+      return new Promise(() => {});
+    };
+    const counted: unknown[] = [];
+    engine.countPromptTokens = async (req) => (counted.push(req), 11);
+    // Act
+    const r = await cancelled({ engine, cancelWhen: () => engine.generated >= 3 });
+    // Assess: the tokenizer's count billed, for the same request (its messages); the engine never asked again
+    const answer = r.answer();
+    expect(answer.usage.promptTokens).toBe(11);
+    expect(engine.asks).toEqual([]);
+    expect(counted).toEqual([expect.objectContaining({ messages: [{ role: "user", content: "hi" }] })]);
+    expect(r.warnings).toEqual([]);
+  });
+
+  it("tokenize42: a prompt the tokenizer cannot count (undefined) or fails on is asked again, as before", async () => {
+    // Prepare: one engine whose tokenizer cannot count this prompt, one whose tokenizer fails
+    const cannot = slowEngine({ everyMs: 10, promptTokens: 7 });
+    cannot.countPromptTokens = async () => undefined;
+    const fails = slowEngine({ everyMs: 10, promptTokens: 7 });
+    fails.countPromptTokens = async () => {
+      throw new EngineError("engine_timeout", "no answer", { engine: "slow" });
+    };
+    // Act
+    const a = await cancelled({ engine: cannot, cancelWhen: () => cannot.generated >= 3 });
+    const b = await cancelled({ engine: fails, cancelWhen: () => fails.generated >= 3 });
+    // Assess: billed the re-count's 7; the failure said in the log
+    expect(a.answer().usage.promptTokens).toBe(7);
+    expect(cannot.asks).toHaveLength(1);
+    expect(b.answer().usage.promptTokens).toBe(7);
+    expect(fails.asks).toHaveLength(1);
+    expect(b.warnings).toEqual(["the engine's tokenizer did not count a cancelled job's prompt: asking the request again"]);
+  });
+
   it("n = 3 cancelled in the second choice: the first billed in full, the second by its pieces, the third not run; three choices end", async () => {
     // Prepare: 30 tokens a choice (maxTokens 90 shared by 3), a token every 5 ms
     const engine = slowEngine({ everyMs: 5, promptTokens: 9 });
@@ -226,14 +264,45 @@ describe("executeJob: a job cancelled before the engine started", () => {
     expect(engine.asks).toEqual([]);
   });
 
-  it("embeddings: a cancel while the engine embeds fails the job with code cancelled (nothing to bill part of)", async () => {
-    // Prepare: an engine whose embedding waits for its signal
+  // Session 42 (tokenize42): this case pinned the old refund. An embedding is one call whose whole
+  // work is the prompt's; a cancel stopped it and refunded the requester in full though the engine
+  // had done (nearly) all of it. It is now let finish, within what is left of the lease, and billed.
+  it("embeddings: a cancel while the engine embeds lets the call finish; the job completes billing the engine's count, vectors sent", async () => {
+    // Prepare: an engine whose embedding ends 200 ms after it starts, unless its signal aborts first
     let signal: AbortSignal | undefined;
     const engine: Engine = {
       ...slowEngine(),
       embed: (req) => {
         signal = req.signal;
-        return new Promise((_resolve, reject) => req.signal?.addEventListener("abort", () => reject(new Error("aborted")), { once: true }));
+        return new Promise((resolve, reject) => {
+          const t = setTimeout(() => resolve({ vectors: [[0.5, 1]], usage: { promptTokens: 3 }, engine: "slow" }), 200);
+          req.signal?.addEventListener("abort", () => (clearTimeout(t), reject(new Error("aborted"))), { once: true });
+        });
+      },
+    };
+    // Act: cancelled as soon as the engine started
+    const r = await cancelled({
+      engine,
+      plaintext: { kind: "embedding", input: ["a"], messages: undefined },
+      cancelWhen: () => signal !== undefined,
+    });
+    // Assess: the engine was not stopped; its count is billed and the requester gets the vectors
+    expect(signal?.aborted).toBe(false);
+    expect(r.results.map((x) => x.kind)).toEqual(["completed"]);
+    if (r.result?.kind !== "completed") throw new Error("not completed");
+    expect(r.result.receipt.body.usage).toEqual({ promptTokens: 3, completionTokens: 0 });
+    expect(r.answer()).toMatchObject({ usage: { promptTokens: 3, completionTokens: 0 }, embeddings: [[0.5, 1]] });
+    expect(r.infos.map((i) => i.msg)).toContain("job cancelled by its requester while the engine made its embeddings: billed them");
+  });
+
+  it("embeddings: a call that outlasts the lease's rest after a cancel (at least PROMPT_RECOUNT_MS) is stopped and not waited for: failed cancelled, refunded", async () => {
+    // Prepare: an engine whose embedding never ends, even when its signal aborts (a hung engine)
+    let signal: AbortSignal | undefined;
+    const engine: Engine = {
+      ...slowEngine(),
+      embed: (req) => {
+        signal = req.signal;
+        return new Promise(() => {});
       },
     };
     // Act
@@ -245,5 +314,5 @@ describe("executeJob: a job cancelled before the engine started", () => {
     // Assess
     expect(r.result).toMatchObject({ kind: "failed", code: "cancelled" });
     expect(signal?.aborted).toBe(true);
-  });
+  }, 15_000);
 });

@@ -563,10 +563,14 @@ function engineStream(
 
 /**
  * The engine's own count of the prompt's tokens for a cancelled choice: the engine reports usage
- * only with its final result, which a stopped generation never sends. So it is asked the same
- * request again for one token, not streamed, without log probabilities (engines keep the prompt's
- * prefix cached, so its prefill costs little), with the engine's name for the reply. Undefined
- * when that fails (the caller bills 0).
+ * only with its final result, which a stopped generation never sends. Where the engine counts a
+ * prompt without running it (Engine.countPromptTokens: vLLM's and llama-server's tokenizer routes),
+ * that count: asked again, the engine redoes the prefill, and a prefill longer than what is left
+ * of the lease (a cancel early in a huge prompt's) was billed 0 (tokenize42). Otherwise, or where
+ * it cannot count this prompt (images) or fails, the same request is asked again for one token,
+ * not streamed, without log probabilities (engines keep the prompt's prefix cached, so its prefill
+ * mostly costs little). With the engine's name for the reply. Undefined when both fail (the caller
+ * bills 0).
  */
 async function promptTokensOf(
   ctx: ExecuteContext,
@@ -579,9 +583,19 @@ async function promptTokensOf(
   // one token asked here is refused by the engine: kept, it would let any requester make its
   // cancelled prompts free. It does not change the prompt, so its count is the same without it.
   const extra = p.extra ? Object.fromEntries(Object.entries(p.extra).filter(([k]) => !MIN_LENGTH_KEYS.has(k))) : undefined;
-  const within = AbortSignal.timeout(Math.floor(Math.max(PROMPT_RECOUNT_MS, ctx.recountWithinMs?.() ?? 0))); // an integer, or it throws
+  const within = AbortSignal.timeout(recountWithin(ctx));
   const signal = ctx.signal ? AbortSignal.any([ctx.signal, within]) : within;
   const r = engineRequest(header, { ...p, extra, logprobs: undefined, topLogprobs: undefined }, 1, i, signal);
+  if (engine.countPromptTokens) {
+    const counted = await engine.countPromptTokens("chat" in r ? r.chat : r.completion).catch((e: unknown) => {
+      ctx.log.warn("the engine's tokenizer did not count a cancelled job's prompt: asking the request again", {
+        jobId: header.jobId,
+        code: e instanceof EngineError ? e.code : "error",
+      });
+      return undefined;
+    });
+    if (Number.isSafeInteger(counted) && counted! >= 0) return { promptTokens: counted!, engine: engine.name };
+  }
   try {
     let result: EngineResult;
     if ("chat" in r) result = await engine.generate(r.chat);
@@ -597,6 +611,9 @@ async function promptTokensOf(
     return undefined;
   }
 }
+
+/** How long work for a cancelled job may still take: what is left of its lease, at least PROMPT_RECOUNT_MS (an integer, or AbortSignal.timeout throws). */
+const recountWithin = (ctx: ExecuteContext) => Math.floor(Math.max(PROMPT_RECOUNT_MS, ctx.recountWithinMs?.() ?? 0));
 
 /** Fields of a request's `extra` that ask for at least so many tokens (promptTokensOf drops them). */
 const MIN_LENGTH_KEYS = new Set(["min_tokens", "min_new_tokens"]);
@@ -643,8 +660,9 @@ export class LongestLifeReached extends EngineError {
 }
 
 /**
- * Why a job ends before its engine made anything to bill (before it started, or during one
- * embedding call): its requester's cancel (code "cancelled", refunded in full), or its longest
+ * Why a job ends before its engine made anything to bill (before it started, or during an
+ * embedding call that a cancel let run past what was left of the lease): its requester's cancel
+ * (code "cancelled", refunded in full), or its longest
  * life, which is no cancel of the requester's (runtime's timeUp: the job waited here past an hour
  * after submit). That one was reported "cancelled" too, and the requester's `cocoon job` read
  * "reported cancelled" for a job it never cancelled; it is a worker that could not get to it in
@@ -716,15 +734,37 @@ async function run(
   if (p.kind === "embedding") {
     if (!engine.embed) throw new JobFailure("engine_rejected", `this worker's engine (${engine.name}) cannot make embeddings`);
     if (cancelled()) throw cancelledBeforeStart(ctx.cancel);
-    const embedding = engine.embed({ model: header.model, input: p.input!, ...(engineSignal ? { signal: engineSignal } : {}) });
+    // Embeddings are one call with nothing to show before it ends, and all of it is the prompt's
+    // work: a requester's cancel does not stop it (stopped, it failed "cancelled" and was refunded
+    // in full though the engine had done nearly all the work). It is let finish within what is left
+    // of the lease (as a cancelled prompt's re-count is: recountWithin) and billed as the engine
+    // counted it, the vectors sent; past that, or at the job's longest life (no lease left), it is
+    // stopped and the job fails as before. A move to another worker (ctx.signal) stops it at once.
+    const stop = new AbortController();
+    const embedSignals = [ctx.signal, ctx.cancel && stop.signal].filter((x): x is AbortSignal => x !== undefined);
+    const embedSignal = embedSignals.length > 1 ? AbortSignal.any(embedSignals) : embedSignals[0];
+    const embedding = engine.embed({ model: header.model, input: p.input!, ...(embedSignal ? { signal: embedSignal } : {}) });
     embedding.catch(() => {}); // awaited below; a failed prime must not leave it unhandled
     writer.prime();
-    // Embeddings are one call with nothing to show before it ends: a cancel fails the job (refunded).
     const stopped = () => stoppedBefore(ctx.cancel, "while the engine made its embeddings");
-    const r = await orCancel(embedding, ctx.cancel).catch((e: unknown): never => {
-      throw cancelled() && e instanceof EngineError ? stopped() : e;
-    });
+    let bound: ReturnType<typeof setTimeout> | undefined;
+    const onCancel = () => {
+      if (ctx.cancel?.reason instanceof LongestLifeReached) stop.abort(ctx.cancel.reason);
+      else bound = setTimeout(() => stop.abort(ctx.cancel?.reason), recountWithin(ctx));
+    };
+    ctx.cancel?.addEventListener("abort", onCancel, { once: true });
+    // raced with the stop too: an engine that ignores its signal must not hold the result past the lease
+    const r = await orCancel(embedding, stop.signal)
+      .catch((e: unknown): never => {
+        throw stop.signal.aborted && !ctx.signal?.aborted ? stopped() : e;
+      })
+      .finally(() => {
+        ctx.cancel?.removeEventListener("abort", onCancel);
+        clearTimeout(bound);
+      });
     if (r === CANCELLED) throw stopped();
+    if (cancelled())
+      ctx.log.info("job cancelled by its requester while the engine made its embeddings: billed them", { jobId: header.jobId });
     const usage = { promptTokens: r.usage.promptTokens, completionTokens: 0 };
     capPrompt(ctx, header, usage);
     checkLimits(header, usage);

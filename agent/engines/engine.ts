@@ -210,6 +210,15 @@ export interface Engine {
   /** Plain text completion, streamed. */
   streamCompletion?(req: EngineCompletionRequest): AsyncIterable<EngineStreamEvent>;
   embed?(req: EngineEmbedRequest): Promise<EngineEmbedResult>;
+  /**
+   * The engine's own count of the prompt tokens `req` would be billed, made without running it (no
+   * prefill): the same template, tools and special tokens as generate/complete apply. The agent
+   * asks it for a cancelled job's prompt (agent/execute.ts promptTokensOf), whose usage a stopped
+   * generation never reports: asking the request again for one token redoes a prefill that may
+   * outlast the lease. Undefined where the engine cannot count it so (no tokenizer route, images,
+   * a field that changes the template it cannot pass on): the caller then asks the request again.
+   */
+  countPromptTokens?(req: EngineRequest | EngineCompletionRequest): Promise<number | undefined>;
   capabilities?(model: string): Promise<EngineCapabilities>;
   /** SHA-256 (hex) of the weights of each model, for the attestation's model allow-list. */
   modelDigests?(): Promise<Record<string, string>>;

@@ -104,6 +104,9 @@ export const ToWorker = z.discriminatedUnion("t", [
   z.object({ t: z.literal("chat"), id: JobId, job: ChatJob }),
   z.object({ t: z.literal("complete"), id: JobId, job: CompletionJob }),
   z.object({ t: z.literal("embed"), id: JobId, job: EmbedJob }),
+  /** the prompt tokens a chat or completion job would be billed, counted without running it (answered "counted") */
+  z.object({ t: z.literal("count_chat"), id: JobId, job: ChatJob }),
+  z.object({ t: z.literal("count_complete"), id: JobId, job: CompletionJob }),
   z.object({ t: z.literal("abort"), id: JobId }),
 ]);
 export type ToWorker = z.infer<typeof ToWorker>;
@@ -172,6 +175,7 @@ export const FromWorker = z.discriminatedUnion("t", [
     vectors: z.array(z.array(z.number())),
     promptTokens: z.number().int().nonnegative(),
   }),
+  z.object({ t: z.literal("counted"), id: JobId, promptTokens: z.number().int().nonnegative() }),
   z.object({ t: z.literal("error"), id: JobId, code: WorkerErrorCode, message: z.string(), param: z.string().optional() }),
 ]);
 export type FromWorker = z.infer<typeof FromWorker>;

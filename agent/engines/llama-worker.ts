@@ -591,6 +591,51 @@ async function continueTokens(
   });
 }
 
+/** The tools as node-llama-cpp's chat wrappers take them (the template documents their parameters). */
+function chatFunctions(tools: NonNullable<ChatJob["tools"]>): ChatModelFunctions {
+  return Object.fromEntries(
+    tools.map((t) => [
+      t.function.name,
+      {
+        ...(t.function.description ? { description: t.function.description } : {}),
+        ...(t.function.parameters ? { params: t.function.parameters as never } : {}),
+      },
+    ]),
+  );
+}
+
+/** The prompt exactly as the template renders it (tools included): its length is the prompt usage. */
+function chatPrompt(l: Loaded, history: ReturnType<typeof toHistory>, functions: ChatModelFunctions | undefined): Token[] {
+  try {
+    const state = l.wrapper.generateContextState({
+      chatHistory: history,
+      ...(functions ? { availableFunctions: functions, documentFunctionParams: true } : {}),
+    });
+    return state.contextText.tokenize(l.model.tokenizer);
+  } catch (err) {
+    throw new JobError("engine_rejected", `messages: the model's chat template cannot render them: ${(err as Error).message}`, "messages");
+  }
+}
+
+/** A completion's prompt tokens as billed: plain text (no control tokens), with the BOS/EOS the library adds. */
+function completionPrompt(l: Loaded, prompt: string): { tokens: Token[]; promptTokens: number } {
+  const tokens = l.model.tokenize(prompt, false);
+  return { tokens, promptTokens: tokens.length + framingTokens(l.model, tokens, false) };
+}
+
+/**
+ * The prompt tokens a job would be billed, counted as runChat and runCompletion count them, without
+ * evaluating anything (a cancelled job's prompt: agent/execute.ts promptTokensOf). Tools count
+ * where the job would use them.
+ */
+function countPrompt(job: { chat: ChatJob } | { complete: CompletionJob }): number {
+  const l = loaded!;
+  if ("complete" in job) return completionPrompt(l, job.complete.prompt).promptTokens;
+  const tools = job.chat.tools ?? [];
+  const useTools = tools.length > 0 && (job.chat.toolChoice ?? "auto") !== "none" && l.info.tools;
+  return chatPrompt(l, toHistory(job.chat.messages), useTools ? chatFunctions(tools) : undefined).length;
+}
+
 async function runChat(id: number, job: ChatJob): Promise<JobResult> {
   const l = loaded!;
   const tools = job.tools ?? [];
@@ -614,17 +659,7 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
   }
   /** "required" or a named function: the call is forced by a grammar instead of left to the model. */
   const forced = useTools && choice !== "auto";
-  const functions: ChatModelFunctions | undefined = useTools
-    ? Object.fromEntries(
-        tools.map((t) => [
-          t.function.name,
-          {
-            ...(t.function.description ? { description: t.function.description } : {}),
-            ...(t.function.parameters ? { params: t.function.parameters as never } : {}),
-          },
-        ]),
-      )
-    : undefined;
+  const functions = useTools ? chatFunctions(tools) : undefined;
 
   const history = toHistory(job.messages);
   let grammar: LlamaGrammar | undefined;
@@ -641,17 +676,7 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
     );
   }
 
-  // The prompt exactly as the template renders it (tools included): its length is the prompt usage.
-  let promptTokens: Token[];
-  try {
-    const state = l.wrapper.generateContextState({
-      chatHistory: history,
-      ...(functions ? { availableFunctions: functions, documentFunctionParams: true } : {}),
-    });
-    promptTokens = state.contextText.tokenize(l.model.tokenizer);
-  } catch (err) {
-    throw new JobError("engine_rejected", `messages: the model's chat template cannot render them: ${(err as Error).message}`, "messages");
-  }
+  const promptTokens = chatPrompt(l, history, functions);
   const room = l.info.contextSize - promptTokens.length;
   if (room < 1) {
     throw new JobError(
@@ -807,8 +832,7 @@ async function runCompletion(id: number, job: CompletionJob): Promise<JobResult>
   const l = loaded!;
   const grammar = await grammarFor(l, job);
   // Plain text: a prompt cannot smuggle in control tokens such as <|im_start|>.
-  const tokens = l.model.tokenize(job.prompt, false);
-  const promptTokens = tokens.length + framingTokens(l.model, tokens, false);
+  const { tokens, promptTokens } = completionPrompt(l, job.prompt);
   const room = l.info.contextSize - promptTokens;
   if (room < 1) throw new JobError("engine_rejected", `prompt: ${promptTokens} tokens, the context window ${l.info.contextSize}`, "prompt");
   const maxTokens = Math.min(job.maxTokens, room);
@@ -892,6 +916,14 @@ function onMessage(raw: unknown): void {
   }
   if (!loaded) {
     send({ t: "error", id: m.id, code: "engine_rejected", message: "the model is not loaded yet" });
+    return;
+  }
+  if (m.t === "count_chat" || m.t === "count_complete") {
+    try {
+      send({ t: "counted", id: m.id, promptTokens: countPrompt(m.t === "count_chat" ? { chat: m.job } : { complete: m.job }) });
+    } catch (err) {
+      reportError(m.id, err);
+    }
     return;
   }
   if (m.t === "chat") {

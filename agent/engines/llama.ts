@@ -110,7 +110,8 @@ type Pending =
       resolve: (r: JobResult) => void;
       reject: (e: Error) => void;
     }
-  | { kind: "embed"; resolve: (r: { vectors: number[][]; promptTokens: number }) => void; reject: (e: Error) => void };
+  | { kind: "embed"; resolve: (r: { vectors: number[][]; promptTokens: number }) => void; reject: (e: Error) => void }
+  | { kind: "count"; resolve: (promptTokens: number) => void; reject: (e: Error) => void };
 
 interface Worker {
   child: ChildProcess;
@@ -303,6 +304,7 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
         if (m.t === "error") p.reject(new EngineError(m.code, m.message, { engine: name, ...(m.param ? { param: m.param } : {}) }));
         else if (m.t === "done" && p.kind === "gen") p.resolve(m.result);
         else if (m.t === "embedded" && p.kind === "embed") p.resolve({ vectors: m.vectors, promptTokens: m.promptTokens });
+        else if (m.t === "counted" && p.kind === "count") p.resolve(m.promptTokens);
         else
           p.reject(new EngineError("engine_bad_response", `the engine process answered a ${p.kind} job with "${m.t}"`, { engine: name }));
       });
@@ -374,14 +376,19 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
     else active--;
   }
 
-  /** Runs one job in the child: waits for a slot, (re)starts the child if needed, relays abort. */
+  /**
+   * Runs one job in the child: waits for a slot (unless `slot` is false: a count evaluates nothing
+   * and must not queue behind the generations, its own job's aborted one among them), (re)starts
+   * the child if needed, relays abort.
+   */
   async function run<T>(
     signal: AbortSignal | undefined,
     message: (id: number) => ToWorker,
     pending: (resolve: (v: T) => void, reject: (e: Error) => void) => Pending,
+    slot = true,
   ): Promise<T> {
     throwIfAborted(signal, name);
-    await acquire(signal);
+    if (slot) await acquire(signal);
     try {
       const { worker: w } = await ensureWorker();
       throwIfAborted(signal, name);
@@ -423,7 +430,7 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
         }
       });
     } finally {
-      release();
+      if (slot) release();
     }
   }
 
@@ -608,6 +615,19 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
     streamCompletion(req: EngineCompletionRequest): AsyncIterable<EngineStreamEvent> {
       const job = completionJob(req, true);
       return streamJob("complete", job, req.maxTokens, req.signal);
+    },
+
+    /**
+     * The prompt's tokens as generate and complete bill them (the chat template's rendering with
+     * the tools, or the text with the BOS/EOS the library adds), tokenized in the child without
+     * evaluating anything: no prefill, and no slot, so a cancelled job's count never waits on one.
+     */
+    async countPromptTokens(req: EngineRequest | EngineCompletionRequest): Promise<number> {
+      const message: (id: number) => ToWorker =
+        "messages" in req
+          ? ((job) => (id) => ({ t: "count_chat", id, job }))(chatJob(req, false))
+          : ((job) => (id) => ({ t: "count_complete", id, job }))(completionJob(req, false));
+      return run<number>(req.signal, message, (resolve, reject) => ({ kind: "count", resolve, reject }), false);
     },
 
     async embed(req: EngineEmbedRequest): Promise<EngineEmbedResult> {

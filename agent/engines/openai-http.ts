@@ -252,6 +252,20 @@ const Embeddings = z.object({
   usage: z.object({ prompt_tokens: z.number().int().nonnegative() }).loose().optional(),
 });
 
+/** vLLM's POST /tokenize answer: `count` is the prompt's tokens (also `tokens`, `max_model_len`). */
+const VllmTokenized = z.object({ count: z.number().int().nonnegative() }).loose();
+/** llama-server's POST /tokenize answer: the ids (or {id, piece} with with_pieces); it has no `count`. */
+const LlamaTokenized = z.object({ tokens: z.array(z.unknown()) }).loose();
+/** llama-server's POST /apply-template answer: the prompt a chat request renders to, as text. */
+const AppliedTemplate = z.object({ prompt: z.string() }).loose();
+
+/**
+ * Request fields that change the rendered prompt in a way the tokenizer routes are not known to
+ * apply (vLLM passes reasoning_effort to a chat template that /tokenize is not given): a request
+ * with one is not counted by them (countPromptTokens answers undefined; the agent asks the request again).
+ */
+const UNCOUNTABLE_EXTRA = ["reasoning_effort"];
+
 /** One event of an OpenAI stream (chat or text completion); only what the adapter reads is checked. */
 /** OpenAI's `choices[].logprobs` of a chat answer or stream chunk: the tokens with their log probabilities. */
 const TokenLogprobShape = z
@@ -527,6 +541,24 @@ function chatBody(req: EngineRequest, stream: boolean): Record<string, unknown> 
   if (req.logprobs) body.logprobs = true;
   if (req.logprobs && req.topLogprobs !== undefined) body.top_logprobs = req.topLogprobs;
   return body;
+}
+
+/**
+ * What of a chat request makes its prompt (countPromptTokens): the messages as chatBody sends
+ * them, the tools with their choice, and the template's own arguments (chat_template_kwargs:
+ * enable_thinking); no sampling, which the tokenizer routes do not read. vLLM's /tokenize and
+ * llama-server's /apply-template render it with the chat template the chat route uses, and add
+ * the generation prompt as it does.
+ */
+function templateBody(req: EngineRequest): Record<string, unknown> {
+  const chat = chatBody(req, false);
+  const kwargs = passableExtra(req.extra).chat_template_kwargs;
+  return {
+    model: chat.model,
+    messages: chat.messages,
+    ...(kwargs !== undefined ? { chat_template_kwargs: kwargs } : {}),
+    ...Object.fromEntries(Object.entries(chat).filter(([k]) => k === "tools" || k === "tool_choice" || k === "parallel_tool_calls")),
+  };
 }
 
 function completionBody(req: EngineCompletionRequest, stream: boolean): Record<string, unknown> {
@@ -1054,6 +1086,82 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     }
   }
 
+  /**
+   * Which tokenizer routes the server has, learnt from its first answer (countPromptTokens): vLLM's
+   * POST /tokenize counts a chat's messages itself (`count`); llama-server's ignores them and
+   * answers `tokens` of no content, so a chat is rendered by POST /apply-template first; "none": a
+   * server without /tokenize (404: Ollama, SGLang, TGI), not asked again.
+   */
+  let tokenizer: "vllm" | "llama" | "none" | undefined;
+  const tokenizeUrl = `${baseUrl.replace(/\/v1$/, "")}/tokenize`;
+  const applyTemplateUrl = `${baseUrl.replace(/\/v1$/, "")}/apply-template`;
+
+  /** A POST to a tokenizer route beside /v1, within healthTimeoutMs (it runs no model); undefined: the route is missing. */
+  async function tokenizerPost(url: string, body: unknown, signal: AbortSignal | undefined): Promise<unknown> {
+    const { status, bodyText } = await exchange(url, { method: "POST", body }, signal, { url, timeoutMs: healthTimeoutMs });
+    if (status === 404 || status === 405 || status === 501) return undefined;
+    if (status < 200 || status > 299) {
+      const serverMessage = serverMessageOf(bodyText);
+      throw new EngineError(codeOfStatus(status), `POST ${url} answered HTTP ${status}: ${serverMessage}`, {
+        engine: name,
+        status,
+        serverMessage,
+      });
+    }
+    if (hasErrorField(bodyText)) return undefined; // LM Studio's "no such route", dressed as a 200
+    const answer = jsonOrText(bodyText);
+    if (typeof answer !== "object" || answer === null)
+      throw new EngineError("engine_bad_response", `POST ${url} did not answer JSON: "${excerpt(bodyText, 80)}"`, { engine: name });
+    return answer;
+  }
+
+  /** llama-server's count of `content` as its completion routes tokenize a prompt (add_special, parse_special). */
+  async function llamaTokens(content: string, signal: AbortSignal | undefined): Promise<number> {
+    const answer = await tokenizerPost(tokenizeUrl, { content, add_special: true, parse_special: true }, signal);
+    const parsed = LlamaTokenized.safeParse(answer);
+    if (!parsed.success) throw new EngineError("engine_bad_response", `POST ${tokenizeUrl} answered no token list`, { engine: name });
+    return parsed.data.tokens.length;
+  }
+
+  async function countPromptTokens(req: EngineRequest | EngineCompletionRequest): Promise<number | undefined> {
+    if (tokenizer === "none") return undefined;
+    if ("messages" in req) {
+      // An image's tokens are the vision encoder's, which neither server's /tokenize counts.
+      if (req.messages.some((m) => typeof m.content !== "string" && m.content.some((p) => p.type !== "text"))) return undefined;
+      if (UNCOUNTABLE_EXTRA.some((k) => req.extra?.[k] !== undefined)) return undefined;
+    }
+    const chat = "messages" in req ? templateBody(req) : undefined;
+    if (tokenizer !== "llama") {
+      // vLLM's shape: a chat's messages (its template applied, add_special_tokens off as in chat),
+      // or a completion's prompt (add_special_tokens on, as in completions). Its answer says which server this is.
+      const answer = await tokenizerPost(
+        tokenizeUrl,
+        chat ?? { model: req.model, prompt: (req as EngineCompletionRequest).prompt },
+        req.signal,
+      );
+      if (answer === undefined) {
+        tokenizer = "none";
+        return undefined;
+      }
+      const vllm = VllmTokenized.safeParse(answer);
+      if (vllm.success) {
+        tokenizer = "vllm";
+        return vllm.data.count;
+      }
+      if (!LlamaTokenized.safeParse(answer).success)
+        throw new EngineError("engine_bad_response", `POST ${tokenizeUrl} answered neither vLLM's count nor llama-server's tokens`, {
+          engine: name,
+        });
+      tokenizer = "llama"; // it read no `content`: the count of nothing, never taken as the prompt's
+    }
+    if (!chat) return llamaTokens((req as EngineCompletionRequest).prompt, req.signal);
+    const rendered = await tokenizerPost(applyTemplateUrl, chat, req.signal);
+    if (rendered === undefined) return undefined; // an older llama-server: no /apply-template
+    const applied = AppliedTemplate.safeParse(rendered);
+    if (!applied.success) throw new EngineError("engine_bad_response", `POST ${applyTemplateUrl} answered no prompt`, { engine: name });
+    return llamaTokens(applied.data.prompt, req.signal);
+  }
+
   /** Whether llama-server's GET /props says it reads images (visionFromProps); read once, a failure asked again. */
   let props: Promise<boolean> | undefined;
   let propsRetryAt = 0;
@@ -1372,6 +1480,13 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       if (!streamsUsage) return wholeStream(async () => completionResult(path, await postJob(path, completionBody(req, false), req), req));
       return streamedJob(path, completionBody(req, true), req);
     },
+
+    /**
+     * The prompt's tokens as the server counts them, without generation: vLLM's POST /tokenize, or
+     * llama-server's POST /apply-template then POST /tokenize (both beside /v1). Undefined for a
+     * server without them and for a prompt they cannot count (images; reasoning_effort).
+     */
+    countPromptTokens,
 
     async embed(req: EngineEmbedRequest): Promise<EngineEmbedResult> {
       if (!Array.isArray(req.input) || req.input.length === 0)
