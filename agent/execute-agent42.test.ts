@@ -13,7 +13,7 @@ import type { FailurePlaintext } from "../events/api";
 import type { SealedReply } from "../events/envelope";
 import { openAnswer } from "../client/reply";
 import { pollUntil } from "../test/helpers";
-import { executeJob, LongestLifeReached, PROMPT_RECOUNT_MS, type ExecuteContext } from "./execute";
+import { executeJob, LongestLifeReached, PROMPT_RECOUNT_MS, recountWithin, type ExecuteContext } from "./execute";
 import { EngineError, type Engine } from "./engines/engine";
 import { executeContext, openableJob, recordingApi, slowEngine } from "./job-testing";
 
@@ -170,4 +170,12 @@ describe("executeJob: a cancel once the engine was asked, before its first token
     expect(engine.asks).toHaveLength(1);
     expect(r.answer().usage).toEqual({ promptTokens: 7, completionTokens: 0 });
   }, 15_000);
+});
+
+describe("session 42 review: a stopped job's work leaves half of its lease to the post", () => {
+  it("takes half of what is left of the lease, at least PROMPT_RECOUNT_MS, whole milliseconds", () => {
+    expect(recountWithin({ recountWithinMs: () => 30_001 })).toBe(15_000);
+    expect(recountWithin({ recountWithinMs: () => 4_000 })).toBe(PROMPT_RECOUNT_MS);
+    expect(recountWithin({})).toBe(PROMPT_RECOUNT_MS);
+  });
 });

@@ -143,9 +143,9 @@ export interface ExecuteContext {
    */
   cancel?: AbortSignal;
   /**
-   * How long a stopped job's prompt re-count may still take (promptTokensOf), in ms: the runtime
-   * gives what is left of the job's lease less the time its result needs to be posted. At least
-   * PROMPT_RECOUNT_MS; that alone without it.
+   * What is left of a stopped job's lease, in ms, less the margin its result's post keeps: its
+   * prompt re-count (promptTokensOf) or its embedding call may take half of it (recountWithin), at
+   * least PROMPT_RECOUNT_MS; that alone without it.
    */
   recountWithinMs?: () => number;
 }
@@ -612,8 +612,14 @@ async function promptTokensOf(
   }
 }
 
-/** How long work for a cancelled job may still take: what is left of its lease, at least PROMPT_RECOUNT_MS (an integer, or AbortSignal.timeout throws). */
-const recountWithin = (ctx: ExecuteContext) => Math.floor(Math.max(PROMPT_RECOUNT_MS, ctx.recountWithinMs?.() ?? 0));
+/**
+ * How long work for a cancelled job may still take: half of what is left of its lease (the other
+ * half is the post's: a cancelled job's lease is not extended, and one that runs out marks the
+ * worker suspect; session 42 review), at least PROMPT_RECOUNT_MS (an integer, or
+ * AbortSignal.timeout throws).
+ */
+export const recountWithin = (ctx: Pick<ExecuteContext, "recountWithinMs">) =>
+  Math.floor(Math.max(PROMPT_RECOUNT_MS, (ctx.recountWithinMs?.() ?? 0) / 2));
 
 /** Fields of a request's `extra` that ask for at least so many tokens (promptTokensOf drops them). */
 const MIN_LENGTH_KEYS = new Set(["min_tokens", "min_new_tokens"]);
