@@ -117,7 +117,8 @@ describe("the relay sweep over the SQS stand-in (coord42)", () => {
     }
     await longPolls;
     // the sweep's window ends RELAY_SWEEP_LAG_MS before its now (CloudWatch's delay): now is that much later
-    const deps = { ...w.deps, clock: { now: () => Date.now() + RELAY_SWEEP_LAG_MS } };
+    // (and a second more: the stand-in may stamp the last receives a few ms after their answer, and the window ends before its end)
+    const deps = { ...w.deps, clock: { now: () => Date.now() + RELAY_SWEEP_LAG_MS + 1_000 } };
     const report = await sweepRelayChannels(deps, standInWatch(), { raise: () => Promise.resolve() });
     // Assess
     expect(report.revoked).toEqual([{ queue: nameOf(loopUrl), account: looper.id, emptyReceives: BOUND + 1 }]);
@@ -154,7 +155,8 @@ describe("the relay sweep over the SQS stand-in (coord42)", () => {
     }
     await loop.send(new DeleteQueueCommand({ QueueUrl: url }));
     await openChannel(w, looper.id, "chan_evade2");
-    const deps = { ...w.deps, clock: { now: () => Date.now() + RELAY_SWEEP_LAG_MS } };
+    // (and a second more: the stand-in may stamp the last receives a few ms after their answer, and the window ends before its end)
+    const deps = { ...w.deps, clock: { now: () => Date.now() + RELAY_SWEEP_LAG_MS + 1_000 } };
     const report = await sweepRelayChannels(deps, standInWatch(), { raise: () => Promise.resolve() });
     // Assess: the deleted queue was measured and its account revoked; the new channel is refused
     expect(sqs.queueNames()).not.toContain(nameOf(url));
