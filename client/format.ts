@@ -40,15 +40,18 @@ export function formatJob(j: JobView): string {
   return lines.join("\n");
 }
 
-/** `cocoon jobs --json`'s row: the journal's line and the job's state, flat (status "not_submitted": its submit never landed). */
-export function jobsRow({ entry: e, job }: JournaledJob) {
+/**
+ * `cocoon jobs --json`'s row: the journal's line and the job's state, flat (status "not_submitted":
+ * its submit never landed; "expired": the coordinator no longer keeps its records).
+ */
+export function jobsRow({ entry: e, job, expired }: JournaledJob) {
   return {
     jobId: e.jobId,
     model: e.model,
     createdAt: e.createdAt,
     maxCost: e.maxCost,
     ...(e.tab ? { tab: e.tab } : {}),
-    status: job ? job.status : ("not_submitted" as const),
+    status: job ? job.status : expired ? ("expired" as const) : ("not_submitted" as const),
     ...(job?.outcome !== undefined ? { outcome: job.outcome } : {}),
     ...(job?.cost !== undefined ? { cost: job.cost } : {}),
     ...(job?.cancelledAt !== undefined ? { cancelledAt: job.cancelledAt } : {}),
@@ -62,6 +65,8 @@ export function formatJobs(rows: JobsRow[], journal: string): string {
     return `no jobs of this key on this API in ${journal} (cocoon ask and cocoon serve record each job there before submitting it)`;
   const lines = rows.map((r) => {
     const head = `${r.jobId}  ${new Date(r.createdAt).toISOString()}  ${r.model}${r.tab ? ` (tab slot ${r.tab.slot})` : ""}  `;
+    if (r.status === "expired")
+      return `${head}records expired: the coordinator no longer keeps this job (it keeps jobs a set time after they end, 30 days by default)`;
     if (r.status === "not_submitted")
       return `${head}not submitted: the coordinator has no such job (its submit never landed: nothing held, nothing billed)`;
     // a job cancelled while it ran is "completed" with what was generated: said so, not read as an answer given whole

@@ -14,6 +14,7 @@ import type { ApiRoute } from "../api-client/routes";
 import { generateSigningKey } from "../core/crypto/keys";
 import { newJobId } from "../core/ids";
 import type { JobView } from "../events/api";
+import { formatJobs, jobsRow } from "./format";
 import { JobJournal, JobJournalError, readJournaled, type JournalEntry } from "./journal";
 import { prepared } from "./sdk-cancel-testing";
 import { devCandidate, MODEL, T0 } from "./sdk-stub-testing";
@@ -239,5 +240,22 @@ describe("readJournaled", () => {
     expect(rows.map((r) => r.job?.status)).toEqual(entries.map((e) => (e.jobId === lost ? undefined : "completed")));
     expect(most).toBe(4);
     await expect(failed).rejects.toMatchObject({ code: "unreachable" });
+  });
+
+  it("session 42: a job whose records the coordinator no longer keeps (410 job_records_expired) is listed as expired, not as never submitted", async () => {
+    // Prepare
+    const account = generateSigningKey().id;
+    const entries = Array.from({ length: 3 }, (_, i) => ({ v: 1 as const, ...entry(i, account) }));
+    const [old, lost] = [entries[0]!.jobId, entries[1]!.jobId];
+    const read = async (jobId: string) => {
+      if (jobId === old) throw new ApiError(410, "job_records_expired", "older than the coordinator keeps jobs");
+      if (jobId === lost) throw new ApiError(404, "unknown_job", `no job ${jobId}`);
+      return view(jobId);
+    };
+    // Act
+    const rows = (await readJournaled(entries, read)).map(jobsRow);
+    // Assess
+    expect(rows.map((r) => r.status)).toEqual(["expired", "not_submitted", "completed"]);
+    expect(formatJobs(rows, "j.jsonl")).toContain(`${old}  ${new Date(entries[0]!.createdAt).toISOString()}  ${MODEL}  records expired`);
   });
 });

@@ -275,11 +275,14 @@ export interface JournaledJob {
   entry: JournalEntry;
   /** undefined: the coordinator has no such job (unknown_job): its submit never landed, nothing was held */
   job?: JobView;
+  /** the coordinator no longer keeps the job's records (410 job_records_expired: it ended longer ago than it keeps jobs) */
+  expired?: true;
 }
 
 /**
  * Each entry's job read with `read` (GET /v1/jobs/{id}), `concurrency` at a time, in the entries'
- * order. unknown_job is an answer (not submitted); any other failure is thrown.
+ * order. unknown_job is an answer (not submitted), and so is job_records_expired (expired); any
+ * other failure is thrown.
  */
 export async function readJournaled(
   entries: JournalEntry[],
@@ -294,8 +297,9 @@ export async function readJournaled(
       try {
         out[i] = { entry, job: await read(entry.jobId) };
       } catch (e) {
-        if (!(e instanceof ApiError && e.code === "unknown_job")) throw e;
-        out[i] = { entry };
+        if (e instanceof ApiError && e.code === "job_records_expired") out[i] = { entry, expired: true };
+        else if (e instanceof ApiError && e.code === "unknown_job") out[i] = { entry };
+        else throw e;
       }
     }
   };

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { CancelJobResponse } from "../events/api";
 import { makeRouteWorld } from "./route-world";
+import { newJobId } from "../core/ids";
 
 describe("POST /v1/jobs/{id}/cancel", () => {
   it("the owner's cancel of a running job answers 200 cancelled: true, and its worker's queue gets the AgentCancel", async () => {
@@ -35,7 +36,7 @@ describe("POST /v1/jobs/{id}/cancel", () => {
     const { header } = await w.submitted(1);
     const stranger = await w.requester();
     // Act
-    const unknown = await w.call(stranger, "POST", "/v1/jobs/job_0000000000000000000000000a/cancel");
+    const unknown = await w.call(stranger, "POST", `/v1/jobs/${newJobId(w.clock.now())}/cancel`); // made now: one naming 1970 is an expired job's (410)
     const foreign = await w.call(stranger, "POST", `/v1/jobs/${header.jobId}/cancel`);
     const foreignRead = await w.call(stranger, "GET", `/v1/jobs/${header.jobId}`);
     const malformed = await w.call(stranger, "POST", "/v1/jobs/nope/cancel");

@@ -15,6 +15,7 @@ import { route as openapiRoute } from "../functions/http/openapi";
 import { buildOpenApi } from "../functions/http/openapi-doc";
 import { routes } from "../functions/http/routes";
 import { matchingHandler } from "../functions/queue/matching";
+import { newJobId } from "../core/ids";
 
 const fixture = <T>(name: string): T => JSON.parse(readFileSync(new URL(`./fixtures/events/${name}`, import.meta.url), "utf8"));
 const context = { functionName: "test", awsRequestId: "r", getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
@@ -142,7 +143,7 @@ describe("the typed HTTP edge on Lambda (API Gateway v2 and function URLs)", () 
     // Prepare: a well-formed job id nobody created, signed for the function URL's host
     const { deps } = makeDeps();
     const handler = lambdaHandler(route("/v1/jobs/{id}", "GET"), async () => deps);
-    const event = signed(functionUrlEvent("GET", "/v1/jobs/job_0123456789abcdefghijklmnop"), generateSigningKey());
+    const event = signed(functionUrlEvent("GET", `/v1/jobs/${newJobId(Date.now())}`), generateSigningKey());
     // Act
     const res = await handler(event, context);
     // Assess: the id reached the route (unknown job), not "no id" (invalid_job_id)

@@ -12,9 +12,11 @@ import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import { apiHostOf, signRequest } from "../core/crypto/request-auth";
 import { openSealedSession, SESSION_RENEW_MS, SESSION_TTL_MS, sessionAuthHeader, type Session } from "../core/crypto/session-auth";
 import { startNetwork, type LocalNetwork } from "../local/network";
+import { newJobId } from "../core/ids";
 import { MODEL, startTestNet, type TestNet } from "./helpers";
 
-const UNKNOWN_JOB = "job_0000000000000000000000000a";
+// made now: an id naming 1970 is an expired job's (410 job_records_expired)
+const UNKNOWN_JOB = newJobId(Date.now());
 
 /** GET /v1/jobs/{id} (a route that takes sessions) or GET /v1/account (signatures only) with a ready-made header. */
 const get = async (url: string, path: string, auth: string) => {

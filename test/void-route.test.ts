@@ -5,9 +5,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { VoidJobResponse } from "../events/api";
+import { newJobId } from "../core/ids";
+import { T0 } from "../core/jobs/testing";
 import { makeRouteWorld } from "./route-world";
 
-const ID = "job_0000000000000000000000000a";
+// made at the route world's time (T0): an id naming 1970 is an expired job's (GET: 410 job_records_expired)
+const ID = newJobId(T0);
 
 describe("POST /v1/jobs/{id}/void", () => {
   it("an id with no job: 200 voided (again: the same), then GET is 404 unknown_job to its requester", async () => {

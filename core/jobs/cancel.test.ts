@@ -8,7 +8,7 @@
 import { describe, expect, it } from "vitest";
 import type { AgentCancel } from "../../events/api";
 import { DEFAULT_RATE_LIMITS } from "../attestation/rate-limit";
-import { tabSlotJobId } from "../ids";
+import { newJobId, tabSlotJobId } from "../ids";
 import { jobCost } from "../pricing";
 import { ConditionFailedError } from "../ports";
 import { CANCEL_TRIES, cancelJob } from "./cancel";
@@ -50,7 +50,7 @@ describe("who may cancel, and what an ended job answers", () => {
     const writes = w.transacts.length;
     // Act
     const foreign = await refusal(cancelJob(w.deps, stranger.id, header.jobId));
-    const unknown = await refusal(cancelJob(w.deps, stranger.id, "job_0000000000000000000000000a"));
+    const unknown = await refusal(cancelJob(w.deps, stranger.id, newJobId(w.clock.now()))); // an id of now: one of 1970 names an expired job (410);
     // Assess
     expect(foreign).toMatchObject({ status: 403, code: "not_your_job" });
     expect(await refusal(getJob(w.deps, stranger.id, header.jobId))).toEqual(foreign);

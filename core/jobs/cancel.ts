@@ -24,7 +24,7 @@ import { ownJob } from "./read";
 export const CANCEL_TRIES = 8;
 
 export async function cancelJob(deps: CoreDeps, accountId: string, jobId: string): Promise<CancelJobResponse> {
-  let job = ownJob(await readJob(deps.store, jobId), accountId, jobId);
+  let job = ownJob(deps, await readJob(deps.store, jobId), accountId, jobId);
   let wrote = false;
   for (let tries = 0; job.cancelledAt === undefined; tries++) {
     if (job.status !== "assigned") return answer(job, false);
@@ -52,7 +52,7 @@ export async function cancelJob(deps: CoreDeps, accountId: string, jobId: string
     } catch (e) {
       if (!(e instanceof ConditionFailedError)) throw e;
       // answer from (or cancel) the job as it is now
-      job = ownJob(await readJob(deps.store, jobId), accountId, jobId);
+      job = ownJob(deps, await readJob(deps.store, jobId), accountId, jobId);
     }
   }
   if (job.status !== "assigned") return answer(job, false);

@@ -14,6 +14,7 @@ import { getJob } from "./read";
 import { postResult } from "./results";
 import { submitJob } from "./submit";
 import { countReads, makeJobWorld, MODEL, refusal, type JobWorld } from "./testing";
+import { newJobId } from "../ids";
 
 async function submitted(w: JobWorld) {
   const a = await w.worker();
@@ -81,8 +82,12 @@ describe("getJob: refusals", () => {
     const w = makeJobWorld();
     const { jobId } = await submitted(w);
     const other = await w.requester(0n);
-    const unknown = "job_00000000000000000000000000";
-    expect(await refusal(getJob(w.deps, other.id, unknown))).toEqual({ status: 404, code: "unknown_job", message: `no job ${unknown}` });
+    const unknown = newJobId(w.clock.now()); // an id naming 1970 is an expired job's (410)
+    expect(await refusal(getJob(w.deps, other.id, unknown))).toEqual({
+      status: 404,
+      code: "unknown_job",
+      message: `no job ${unknown} (jobs are kept 30 days after they end)`,
+    });
     expect(await refusal(getJob(w.deps, other.id, jobId))).toEqual({
       status: 403,
       code: "not_your_job",

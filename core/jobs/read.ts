@@ -2,9 +2,10 @@
 import type { JobStatus, JobView } from "../../events/api";
 import { pendingWithdrawalAccount } from "../chain/store-ledger";
 import type { CoreDeps } from "../deps";
-import { ForbiddenError, NotFoundError } from "../errors";
+import { ForbiddenError } from "../errors";
 import { getBalance, requesterAccount } from "../ledger";
 import { failureKey, readJob, jobTopic, readReply, type FailureItem, type JobItem, type ReplyItem } from "./items";
+import { missingJob } from "./retention";
 
 const TERMINAL: JobStatus[] = ["completed", "refunded"];
 
@@ -37,11 +38,12 @@ export function toView(job: JobItem, answer?: ReplyItem, failure?: FailureItem):
 }
 
 /**
- * The job, if `requester` may see it: 404 unknown_job when there is none, 403 not_your_job when it
- * is another account's. The one ownership rule of the requester's job routes (read, cancel).
+ * The job, if `requester` may see it: 404 unknown_job when there is none (410 job_records_expired
+ * when its id is older than the store keeps jobs: ./retention.ts), 403 not_your_job when it is
+ * another account's. The one ownership rule of the requester's job routes (read, cancel).
  */
-export function ownJob(job: JobItem | undefined, requester: string, jobId: string): JobItem {
-  if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
+export function ownJob(deps: Pick<CoreDeps, "clock" | "config">, job: JobItem | undefined, requester: string, jobId: string): JobItem {
+  if (!job) throw missingJob(deps, jobId);
   if (job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
   return job;
 }
@@ -86,7 +88,7 @@ export async function getJob(
   let gap = FIRST_RECHECK_MS;
   let known = written?.jobId === jobId ? written : undefined;
   for (;;) {
-    const job = ownJob(known ?? (await readJob(deps.store, jobId)), requester, jobId);
+    const job = ownJob(deps, known ?? (await readJob(deps.store, jobId)), requester, jobId);
     known = undefined;
     if (job.status === "completed")
       // whole, whether stored as one item or split over several (./items.ts readReply)

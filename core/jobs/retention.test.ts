@@ -11,6 +11,7 @@ import { receiptProof } from "../receipts/read";
 import { cancelJob } from "./cancel";
 import { handleMatchingMessage } from "./dispatch";
 import { jobKey, readJob, RETAIN_SECONDS, type JobItem, type VoidItem } from "./items";
+import { getJob } from "./read";
 import { postResult } from "./results";
 import { checkJobIdFresh, JOB_ID_WINDOW_MS, jobIdTime, jobRetentionSeconds } from "./retention";
 import { jobIdempotencyKey, submitJob } from "./submit";
@@ -169,7 +170,7 @@ describe("after the retention, nothing sent again for the job has an effect", ()
     expect(await w.balance(r.id)).toEqual({ available: FUNDS - cost, held: 0n });
   });
 
-  it("the result posted again, a failure report and a cancel are 404 unknown_job; lease checks are dropped; nothing is written", async () => {
+  it("the result posted again and a failure report are 404 unknown_job, a cancel 410 job_records_expired; lease checks are dropped; nothing is written", async () => {
     // Prepare
     const { w, r, envelope, header, workers, cost, writes } = await expired();
     const wk = workers[0]!;
@@ -181,7 +182,8 @@ describe("after the retention, nothing sent again for the job has an effect", ()
     const lease0 = await handleMatchingMessage(w.deps, { type: "lease", jobId: header.jobId, attempt: 0 });
     const lease1 = await handleMatchingMessage(w.deps, { type: "lease", jobId: header.jobId, attempt: 1 });
     // Assess
-    for (const refused of [result, failure, cancel]) expect(refused).toMatchObject({ status: 404, code: "unknown_job" });
+    for (const refused of [result, failure]) expect(refused).toMatchObject({ status: 404, code: "unknown_job" });
+    expect(cancel).toMatchObject({ status: 410, code: "job_records_expired" });
     expect(lease0).toBe("awaiting"); // waits for a commit that never comes, then is dropped: it only reads
     expect(lease1).toBe("stale");
     expect(writes()).toBe(0);
@@ -203,6 +205,24 @@ describe("after the retention, nothing sent again for the job has an effect", ()
     expect(within).toMatchObject({ status: 409, code: "receipt_not_anchored_yet" });
     expect(after).toMatchObject({ status: 410, code: "job_records_expired" });
     expect(after!.message).toMatch(/30 days/);
+    expect(unknown).toMatchObject({ status: 404, code: "unknown_job" });
+  });
+
+  it("session 42: GET /v1/jobs/{id} and a cancel of an expired job say it expired (410), not that it never was (404)", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const { r, envelope, header, workers } = await keyedJob(w);
+    await postResult(w.deps, workers[0]!.id, w.completed(workers[0]!, envelope));
+    const within = await getJob(w.deps, r.id, header.jobId);
+    w.advance(DEFAULT_JOB_RETENTION_DAYS * DAY_MS + 1_000);
+    // Act
+    const read = await refusal(getJob(w.deps, r.id, header.jobId));
+    const cancel = await refusal(cancelJob(w.deps, r.id, header.jobId));
+    const unknown = await refusal(getJob(w.deps, r.id, newJobId(w.clock.now())));
+    // Assess
+    expect(within.status).toBe("completed");
+    expect(read).toMatchObject({ status: 410, code: "job_records_expired" });
+    expect(cancel).toMatchObject({ status: 410, code: "job_records_expired" });
     expect(unknown).toMatchObject({ status: 404, code: "unknown_job" });
   });
 });
