@@ -28,6 +28,13 @@ export function ulid(now: number, random: Random = systemRandom): string {
 
 export const newJobId = (now: number, random?: Random) => `job_${ulid(now, random)}`;
 
+/** The time (ms) a `job_<ulid>` id names: its first 10 characters, as ulid writes them. */
+export function jobIdTime(jobId: string): number {
+  let t = 0;
+  for (const c of jobId.slice("job_".length, "job_".length + 10)) t = t * 32 + ALPHABET.indexOf(c);
+  return t;
+}
+
 /** 26 Crockford base32 characters of SHA-256(domain ‖ parts joined by newlines): an id derived, not drawn. */
 function derivedId(domain: string, parts: readonly string[]): string {
   const d = createHash("sha256")

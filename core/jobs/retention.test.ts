@@ -6,14 +6,14 @@
  */
 import { describe, expect, it } from "vitest";
 import { checkJobRetentionDays, DEFAULT_JOB_RETENTION_DAYS, MIN_JOB_RETENTION_DAYS } from "../config";
-import { newJobId } from "../ids";
+import { jobIdTime, newJobId } from "../ids";
 import { receiptProof } from "../receipts/read";
 import { cancelJob } from "./cancel";
 import { handleMatchingMessage } from "./dispatch";
 import { jobKey, readJob, RETAIN_SECONDS, type JobItem, type VoidItem } from "./items";
 import { getJob } from "./read";
 import { postResult } from "./results";
-import { checkJobIdFresh, JOB_ID_WINDOW_MS, jobIdTime, jobRetentionSeconds } from "./retention";
+import { checkJobIdFresh, JOB_ID_WINDOW_MS, jobRetentionSeconds } from "./retention";
 import { jobIdempotencyKey, submitJob } from "./submit";
 import { openTab } from "./tabs";
 import { closeCheck, pastClose, submitSlot } from "./tabs-testing";

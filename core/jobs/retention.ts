@@ -46,6 +46,7 @@
 import { DEFAULT_JOB_RETENTION_DAYS, type CoreConfig } from "../config";
 import type { CoreDeps } from "../deps";
 import { CocoonError, GoneError, NotFoundError } from "../errors";
+import { jobIdTime } from "../ids";
 
 /** The configured retention, in seconds. */
 export const jobRetentionSeconds = (config: Pick<CoreConfig, "jobRetentionDays">): number =>
@@ -61,15 +62,6 @@ export const jobTtl = (deps: Pick<CoreDeps, "config">, endedAtMs: number): numbe
  * bounds clocks days wrong. Each side is under half of MIN_JOB_RETENTION_DAYS (see the header).
  */
 export const JOB_ID_WINDOW_MS = 3 * 86_400_000;
-
-const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
-
-/** The time (ms) a `job_<ulid>` id names: its first 10 characters (core/ids.ts ulid). */
-export function jobIdTime(jobId: string): number {
-  let t = 0;
-  for (const c of jobId.slice("job_".length, "job_".length + 10)) t = t * 32 + ALPHABET.indexOf(c);
-  return t;
-}
 
 /**
  * A new job's id must name a time within JOB_ID_WINDOW_MS of now: 422 stale_job_id otherwise,

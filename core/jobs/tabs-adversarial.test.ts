@@ -7,7 +7,7 @@
  * it. The happy paths are in ./tabs.test.ts, the edges in ./tabs-edges.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { tabIdFor, tabSlotJobId } from "../ids";
+import { jobIdTime, tabIdFor, tabSlotJobId } from "../ids";
 import { MAX_TRANSACT_OPS } from "../store-rules";
 import { ConditionFailedError, type WriteOp } from "../ports";
 import { requestWithdrawal, type WithdrawalDeps } from "../withdrawals";
@@ -16,7 +16,6 @@ import type { CoreDeps } from "../deps";
 import { handleMatchingMessage } from "./dispatch";
 import { jobKey } from "./items";
 import { postResult } from "./results";
-import { jobIdTime } from "./retention";
 import { jobIdempotencyKey, submitJob } from "./submit";
 import { openTab } from "./tabs";
 import { FUNDS, ledgerDiscrepancies, MODEL, makeJobWorld, refusal, seal, setOffer, type TestWorker } from "./testing";

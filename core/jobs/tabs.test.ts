@@ -6,8 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Tab } from "../../events/api";
-import { tabIdFor, tabSlotJobId } from "../ids";
-import { jobIdTime } from "./retention";
+import { jobIdTime, tabIdFor, tabSlotJobId } from "../ids";
 import { operatorFeesEarned, workerAccount } from "../ledger";
 import { jobCost } from "../pricing";
 import { WINDOW_PK } from "../receipts/log";
